@@ -1,0 +1,1 @@
+"""HTTP edges: the SFJC-compatible external API, the admin API, health and metrics."""

@@ -1,0 +1,133 @@
+"""Fixtures shared by the whole suite.
+
+- ``settings``: a fresh data directory and secret key per test; the database is SQLite in that
+  directory, or, when ``FORCEBRIDGE_TEST_DATABASE=postgres``, a fresh schema in the PostgreSQL at
+  ``FORCEBRIDGE_TEST_POSTGRES_URL`` (default 127.0.0.1:5432/test), dropped afterwards.
+- ``sandbox``: both emulators in process (memory state).
+- ``container``: ForceBridge's composition root with every outbound call to the sandbox hosts
+  (``https://sandbox.atlassian.net``, ``https://sandbox.my.salesforce.com``) routed in process,
+  so the URL guard, auth and clients run exactly as in production.
+- ``app`` / ``client``: the FastAPI app and a TestClient on it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import pytest
+from fastapi.testclient import TestClient
+
+from forcebridge.settings import Settings
+
+JIRA_SANDBOX_URL = "https://sandbox.atlassian.net"
+SALESFORCE_SANDBOX_URL = "https://sandbox.my.salesforce.com"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def backend_missing(reason: str) -> None:
+    """Under CI a missing backend fails the run; elsewhere the test is skipped with the reason."""
+    if IN_CI:
+        pytest.fail(f"required backend missing under CI: {reason}")
+    pytest.skip(reason)
+
+
+def _postgres_url() -> str:
+    return os.environ.get(
+        "FORCEBRIDGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    if os.environ.get("FORCEBRIDGE_TEST_DATABASE") != "postgres":
+        yield f"sqlite:///{tmp_path / 'forcebridge.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    base_url = _postgres_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = create_engine(base_url)
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as error:  # pragma: no cover - depends on the machine
+        backend_missing(f"PostgreSQL not reachable at {base_url}: {error}")
+    separator = "&" if "?" in base_url else "?"
+    yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def secret_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, secret_key: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        secret_key=secret_key,
+        instance_id="forcebridge-test",
+        log_format="console",
+    )
+
+
+@dataclass
+class InProcessSandbox:
+    jira: object
+    salesforce: object
+    jira_url: str = JIRA_SANDBOX_URL
+    salesforce_url: str = SALESFORCE_SANDBOX_URL
+
+    def transport_override(self, service: str, base_url: str) -> httpx2.BaseTransport | None:
+        if base_url.startswith(self.jira_url) or "atlassian" in base_url:
+            return httpx2.ASGITransport(app=self.jira.app)  # type: ignore[attr-defined]
+        if base_url.startswith(self.salesforce_url) or "salesforce" in base_url:
+            return httpx2.ASGITransport(app=self.salesforce.app)  # type: ignore[attr-defined]
+        return None
+
+
+@pytest.fixture
+def sandbox() -> Iterator[InProcessSandbox]:
+    from forcebridge.sandbox.jira import JiraSandbox
+    from forcebridge.sandbox.salesforce import SalesforceSandbox
+
+    jira = JiraSandbox()
+    salesforce = SalesforceSandbox()
+    yield InProcessSandbox(jira=jira, salesforce=salesforce)
+    jira.close()
+    salesforce.close()
+
+
+@pytest.fixture
+def container(settings: Settings, sandbox: InProcessSandbox) -> Iterator[object]:
+    from forcebridge.container import build_container
+
+    built = build_container(
+        settings, apply_migrations=True, transport_override=sandbox.transport_override
+    )
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def app(container: object) -> object:
+    from forcebridge.app import create_app
+
+    return create_app(container=container)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client(app: object) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as test_client:  # type: ignore[arg-type]
+        yield test_client
