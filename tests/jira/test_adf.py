@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.vendor_specs import ADF_SCHEMA as ADF_SCHEMA_PATH
 
 from forcebridge.jira.adf import adf_to_text, text_to_adf
-
-ADF_SCHEMA_PATH = Path("/work/shared/specs/atlassian-adf-schema-v1-full.json")
 
 
 @cache
