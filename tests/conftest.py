@@ -22,6 +22,7 @@ import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
+from forcebridge.sandbox.testing import jira_transport, salesforce_transport
 from forcebridge.settings import Settings
 
 JIRA_SANDBOX_URL = "https://sandbox.atlassian.net"
@@ -90,10 +91,12 @@ class InProcessSandbox:
     salesforce_url: str = SALESFORCE_SANDBOX_URL
 
     def transport_override(self, service: str, base_url: str) -> httpx2.BaseTransport | None:
-        if base_url.startswith(self.jira_url) or "atlassian" in base_url:
-            return httpx2.ASGITransport(app=self.jira.app)  # type: ignore[attr-defined]
-        if base_url.startswith(self.salesforce_url) or "salesforce" in base_url:
-            return httpx2.ASGITransport(app=self.salesforce.app)  # type: ignore[attr-defined]
+        """Routes the two sandbox hosts to the in-process emulators; others use the network."""
+        host = httpx2.URL(base_url).host
+        if host == httpx2.URL(self.jira_url).host:
+            return jira_transport(self.jira)
+        if host == httpx2.URL(self.salesforce_url).host:
+            return salesforce_transport(self.salesforce)
         return None
 
 

@@ -22,11 +22,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 OPERATOR_PREFIX = "/__sandbox"
 MAX_LOGGED_REQUESTS = 100_000
+
+# What HTTP/1.1 lets through (RFC 9110 token / field-value): anything else makes the server's
+# HTTP layer raise while answering, i.e. a crash and a traceback instead of the fault asked for.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
+# Framing headers are computed from the body; a second, conflicting one breaks the response.
+_FRAMING_HEADERS = {"content-length", "transfer-encoding", "connection"}
 
 CredentialOf = Callable[[dict[str, str]], str | None]
 
@@ -77,7 +84,28 @@ class FaultRequest(BaseModel):
     drop_connection: bool = False
     malformed_body: bool = False
     body: Any = Field(default=None, description="JSON body to answer with (with status).")
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra response headers (replace defaults by name)."
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_can_be_sent(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"invalid header name {name!r}")
+            if name.lower() in _FRAMING_HEADERS:
+                raise ValueError(f"{name} is computed by the server and cannot be injected")
+            if not _HEADER_VALUE.match(value):
+                raise ValueError(f"invalid value for header {name!r} (printable ASCII only)")
+        return headers
+
+    @field_validator("retry_after")
+    @classmethod
+    def _retry_after_can_be_sent(cls, value: str | None) -> str | None:
+        if value is not None and not _HEADER_VALUE.match(value):
+            raise ValueError("invalid Retry-After value (printable ASCII only)")
+        return value
 
 
 class Operator:
@@ -188,7 +216,10 @@ class OperatorMiddleware:
         started = time.perf_counter()
         method: str = scope["method"]
         path: str = scope["path"]
-        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        headers = {
+            key.decode("latin-1").lower(): value.decode("latin-1")
+            for key, value in scope["headers"]
+        }
         status_holder = {"status": 500}
         rule = self.operator.take_fault(method, path)
 
@@ -218,14 +249,24 @@ class OperatorMiddleware:
                 }
             )
 
-    async def _apply_fault(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _apply_fault(
+        self, rule: FaultRule, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         if rule.latency_ms:
             await asyncio.sleep(rule.latency_ms / 1000)
         if rule.drop_connection:
             # Start a response that promises a body, then abort: the client sees the connection
             # closed mid-response, as when a proxy or the vendor drops it.
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-length", b"1000"), (b"content-type", b"application/json")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-length", b"1000"),
+                        (b"content-type", b"application/json"),
+                    ],
+                }
+            )
             raise SandboxDroppedConnection("sandbox fault: connection dropped")
         if rule.status is None and not rule.malformed_body:
             await self.app(scope, receive, send)  # latency only
@@ -239,12 +280,15 @@ class OperatorMiddleware:
             body = json.dumps(rule.body).encode()
         else:
             body = _default_fault_body(self.operator.service, status)
-        headers = [(b"content-type", b"application/json;charset=UTF-8"), (b"content-length", str(len(body)).encode())]
+        headers = {"content-type": "application/json;charset=UTF-8"}
         if rule.retry_after is not None:
-            headers.append((b"retry-after", rule.retry_after.encode()))
-        for key, value in rule.headers.items():
-            headers.append((key.lower().encode(), value.encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+            headers["retry-after"] = rule.retry_after
+        headers.update({name.lower(): value for name, value in rule.headers.items()})
+        headers["content-length"] = str(len(body))
+        raw_headers = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})
 
 
@@ -252,7 +296,9 @@ def _default_fault_body(service: str, status: int) -> bytes:
     import json
 
     if service == "salesforce":
-        code = {429: "REQUEST_LIMIT_EXCEEDED", 503: "SERVER_UNAVAILABLE"}.get(status, "UNKNOWN_EXCEPTION")
+        code = {429: "REQUEST_LIMIT_EXCEEDED", 503: "SERVER_UNAVAILABLE"}.get(
+            status, "UNKNOWN_EXCEPTION"
+        )
         return json.dumps([{"message": f"Injected fault ({status})", "errorCode": code}]).encode()
     return json.dumps({"errorMessages": [f"Injected fault ({status})"], "errors": {}}).encode()
 
@@ -279,7 +325,9 @@ def install_operator(app: FastAPI, operator: Operator, credential_of: Credential
     def clear_requests() -> None:
         operator.clear_log()
 
-    @router.post("/faults", status_code=201, summary="Inject a fault into the next matching requests.")
+    @router.post(
+        "/faults", status_code=201, summary="Inject a fault into the next matching requests."
+    )
     def add_fault(request: FaultRequest) -> dict[str, Any]:
         try:
             rule = operator.add_fault(request)

@@ -31,7 +31,8 @@ class DocumentStore:
                 " body TEXT NOT NULL, PRIMARY KEY (collection, key))"
             )
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS sequences"
+                " (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
             )
             self._load()
 
@@ -71,7 +72,7 @@ class DocumentStore:
             return removed
 
     def values(self, collection: str) -> Iterator[dict[str, Any]]:
-        """The documents of a collection in insertion order (a snapshot, safe to mutate the store)."""
+        """The documents of a collection in insertion order (a snapshot: writes may follow)."""
         return iter(list(self._collections.get(collection, {}).values()))
 
     def count(self, collection: str) -> int:
