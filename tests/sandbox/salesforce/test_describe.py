@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import jsonschema
 import pytest
 from fastapi.testclient import TestClient
+from tests.vendor_specs import SALESFORCE_DESCRIBE_SCHEMA, load_spec
 
 from forcebridge.sandbox.salesforce.schema import build_schema
 
 from .conftest import API
 
-DESCRIBE_SCHEMA = json.loads(
-    Path("/work/shared/specs/salesforce-sobject-describe.schema.json").read_text()
-)
+DESCRIBE_SCHEMA = load_spec(SALESFORCE_DESCRIBE_SCHEMA)
 OBJECTS = sorted(build_schema().objects)
 
 
