@@ -7,13 +7,19 @@ Nothing here is read at import time: the composition root builds one ``Settings`
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 
 class Settings(BaseSettings):
@@ -37,7 +43,7 @@ class Settings(BaseSettings):
 
     # Outbound URL guard: hosts (host or host:port) allowed besides the vendors' public suffixes,
     # e.g. the sandbox on 127.0.0.1. Comma-separated in the environment.
-    allowed_hosts: list[str] = Field(default_factory=list)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Extra CA bundle to trust for outbound TLS (the sandbox's CA).
     ca_file: Path | None = None
     outbound_timeout_seconds: float = 30.0
@@ -52,6 +58,8 @@ class Settings(BaseSettings):
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
         if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
@@ -101,4 +109,5 @@ class _TomlFileSource(PydanticBaseSettingsSource):
         return self._values.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return {key: value for key, value in self._values.items() if key in self.settings_cls.model_fields}
+        fields = self.settings_cls.model_fields
+        return {key: value for key, value in self._values.items() if key in fields}

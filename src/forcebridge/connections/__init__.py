@@ -1,0 +1,1 @@
+"""Connections: one Jira site paired with one Salesforce org, with encrypted credentials."""
