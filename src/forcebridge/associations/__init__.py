@@ -1,0 +1,1 @@
+"""Associations between Jira issues and Salesforce records (see ``service``)."""
