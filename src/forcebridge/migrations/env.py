@@ -3,6 +3,9 @@
 from alembic import context
 
 from forcebridge import models  # noqa: F401  (registers the tables)
+from forcebridge.jobs import models as _automation_models  # noqa: F401
+from forcebridge.sync import models as sync_models  # noqa: F401  (the sync engine's tables)
+from forcebridge.sync import link_models  # noqa: F401  (comment and attachment links)
 from forcebridge.db import Base
 
 config = context.config
