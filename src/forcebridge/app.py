@@ -12,6 +12,7 @@ from forcebridge.api.errors import install_error_handlers
 from forcebridge.api.middleware import RequestContextMiddleware
 from forcebridge.container import Container, build_container
 from forcebridge.db import database_is_reachable
+from forcebridge.jobs.queue import job_queue
 from forcebridge.settings import Settings
 
 DESCRIPTION = """
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         ],
     )
     app.state.container = container
+    # Jobs committed by any request are handed to the queue (huey) as their transaction commits.
+    job_queue(container)
     app.add_middleware(RequestContextMiddleware, metrics=container.metrics)
     install_error_handlers(app)
     _install_operations_routes(app, container)
@@ -71,12 +74,23 @@ def _install_operations_routes(app: FastAPI, container: Container) -> None:
 
 
 def _install_feature_routers(app: FastAPI) -> None:
-    """Each feature package contributes one router; imported here to keep the root in one place."""
+    """Each feature package contributes its routers; imported here to keep the root in one place."""
     from forcebridge.admin.api import router as admin_router
+    from forcebridge.admin.ui import router as admin_ui_router
+    from forcebridge.api.automation_routes import admin_router as automation_admin_router
+    from forcebridge.api.automation_routes import webhook_router
     from forcebridge.api.external import router as external_router
+    from forcebridge.api.sync_routes import router as sync_router
 
-    app.include_router(external_router)
-    app.include_router(admin_router)
+    for router in (
+        external_router,
+        sync_router,
+        webhook_router,
+        admin_router,
+        automation_admin_router,
+        admin_ui_router,
+    ):
+        app.include_router(router)
 
 
 def get_container(request: Request) -> Container:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,7 +31,9 @@ error_console = Console(stderr=True)
 
 DataDirOption = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Data directory (default ./.forcebridge or FORCEBRIDGE_DATA_DIR)."),
+    typer.Option(
+        "--data-dir", help="Data directory (default ./.forcebridge or FORCEBRIDGE_DATA_DIR)."
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -64,18 +67,71 @@ def serve(
     data_dir: DataDirOption = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    with_worker: Annotated[
+        bool, typer.Option("--with-worker", help="Also run a job worker (child process).")
+    ] = False,
 ) -> None:
     """Run the HTTP server (external API, admin API, UI); migrations are applied first."""
     import uvicorn
 
     from forcebridge.app import create_app
+    from forcebridge.jobs.worker import worker_alongside
     from forcebridge.logging import configure_logging
 
     settings = load_settings(data_dir, host=host, port=port)
     configure_logging(settings)
     container = build_container(settings, apply_migrations=True)
     application = create_app(container=container)
-    uvicorn.run(application, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    with ExitStack() as stack:
+        if with_worker:
+            stack.enter_context(worker_alongside(data_dir))
+        uvicorn.run(
+            application, host=settings.host, port=settings.port, log_config=None, access_log=False
+        )
+
+
+@app.command()
+def demo(
+    data_dir: DataDirOption = None,
+    host: Annotated[str, typer.Option(help="Address for ForceBridge.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for ForceBridge (0 picks a free one).")] = 8000,
+    json_output: JsonOption = False,
+    with_worker: Annotated[
+        bool, typer.Option("--with-worker/--no-worker", help="Run a job worker alongside.")
+    ] = True,
+) -> None:
+    """Start the sandbox and ForceBridge with a ready demo connection, token and data."""
+    import os
+
+    import uvicorn
+
+    from forcebridge.app import create_app
+    from forcebridge.demo import print_summary, start_demo, worker_environment
+    from forcebridge.jobs.worker import worker_alongside
+
+    port = port or _free_port(host)
+    environment = start_demo(data_dir or Path(".forcebridge"), host=host, port=port)
+    try:
+        if json_output:
+            print_json(environment.summary)
+        else:
+            print_summary(environment.summary)
+        application = create_app(container=environment.container)
+        with ExitStack() as stack:
+            if with_worker:
+                os.environ.update(worker_environment(environment.settings))
+                stack.enter_context(worker_alongside(environment.settings.data_dir))
+            uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+    finally:
+        environment.stop()
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 def _register_feature_commands() -> None:
@@ -84,12 +140,22 @@ def _register_feature_commands() -> None:
 
     connection_commands.register(app)
     sandbox_command.register(app)
+    __import__("forcebridge.jobs.cli", fromlist=["register"]).register(app)
 
 
 def main() -> None:
+    from pydantic import ValidationError
+
+    from forcebridge.logging import configure_logging
+
     _register_feature_commands()
     try:
+        # Logs go to stderr from the first line on, so stdout carries only data (--json).
+        configure_logging(Settings())
         app()
+    except ValidationError as error:
+        error_console.print(f"[red]Error:[/red] invalid FORCEBRIDGE_* setting: {error}")
+        raise SystemExit(7) from None
     except ForceBridgeError as error:
         error_console.print(f"[red]Error:[/red] {error.message}")
         if error.hint:

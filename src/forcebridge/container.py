@@ -16,6 +16,7 @@ import httpx2
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from forcebridge.connections.sessions import AuthSessions
 from forcebridge.db import (
     create_database_engine,
     create_session_factory,
@@ -44,6 +45,7 @@ class Container:
     metrics: Metrics
     clock: Callable[[], datetime] = utcnow
     transport_override: TransportOverride | None = None
+    auth_sessions: AuthSessions = field(default_factory=AuthSessions)
     _token_issuer: TokenIssuer | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -54,7 +56,7 @@ class Container:
 
     @property
     def token_issuer(self) -> TokenIssuer:
-        """The API-token issuer; its signing key is created once and kept encrypted in the database."""
+        """The API-token issuer; its signing key is made once and kept encrypted in the database."""
         if self._token_issuer is None:
             with self._lock:
                 if self._token_issuer is None:
@@ -82,6 +84,7 @@ class Container:
         return self.transport_override(service, base_url)
 
     def close(self) -> None:
+        self.auth_sessions.close()
         self.engine.dispose()
 
 

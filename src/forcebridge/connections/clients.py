@@ -26,6 +26,7 @@ from forcebridge.connections.service import (
     record_salesforce_identity,
     store_rotated_refresh_token,
 )
+from forcebridge.connections.sessions import AuthSession, session_key
 from forcebridge.container import Container
 from forcebridge.errors import NeedsAdminAction
 from forcebridge.http import build_client
@@ -97,20 +98,25 @@ class ConnectionClients:
                 JiraBasicAuth(credentials["email"], credentials["api_token"]),
             )
         token_url: str = credentials["token_url"]
-        token_http = self._client("jira", token_url, None)
         connection_id = connection.id
 
-        def persist(refresh_token: str) -> None:
-            store_rotated_refresh_token(self._container, connection_id, "jira", refresh_token)
+        def new_session() -> AuthSession:
+            def persist(refresh_token: str) -> None:
+                store_rotated_refresh_token(self._container, connection_id, "jira", refresh_token)
 
-        auth = JiraOAuth(
-            token_url=token_url,
-            client_id=credentials["client_id"],
-            client_secret=credentials["client_secret"],
-            refresh_token=credentials["refresh_token"],
-            on_refresh_token_rotated=persist,
-            http=token_http,
-        )
+            token_http = self._client("jira", token_url, None, owned=False)
+            auth = JiraOAuth(
+                token_url=token_url,
+                client_id=credentials["client_id"],
+                client_secret=credentials["client_secret"],
+                refresh_token=credentials["refresh_token"],
+                on_refresh_token_rotated=persist,
+                http=token_http,
+            )
+            return AuthSession(auth=auth, token_http=token_http)
+
+        key = session_key(connection_id, "jira", connection.jira_credentials, token_url)
+        auth = self._container.auth_sessions.get_or_create(key, new_session).auth
         api_url = str(credentials["api_url"]).rstrip("/")
         return self._client("jira", f"{api_url}/ex/jira/{connection.jira_cloud_id}", auth)
 
@@ -119,16 +125,26 @@ class ConnectionClients:
     def _open_salesforce_http(self) -> httpx2.Client:
         connection = self._connection
         login_url = connection.salesforce_url.rstrip("/")
-        login_http = self._client("salesforce", login_url, None)
-        auth = SalesforceAuth(self._grant(login_url), http=login_http)
-        _sign_in(auth, login_url)
-        instance_url = auth.instance_url or connection.salesforce_instance_url or login_url
+        key = session_key(connection.id, "salesforce", connection.salesforce_credentials, login_url)
+
+        def new_session() -> AuthSession:
+            login_http = self._client("salesforce", login_url, None, owned=False)
+            auth = SalesforceAuth(self._grant(login_url), http=login_http)
+            try:
+                _sign_in(auth, login_url)
+            except BaseException:
+                login_http.close()
+                raise
+            return AuthSession(auth=auth, token_http=login_http, instance_url=auth.instance_url)
+
+        session = self._container.auth_sessions.get_or_create(key, new_session)
+        instance_url = session.instance_url or connection.salesforce_instance_url or login_url
         self.salesforce_instance_url = instance_url
         if instance_url != connection.salesforce_instance_url:
             # Shown in the admin views, and a changed instance (org migration) is worth seeing.
             record_salesforce_identity(self._container, connection.id, instance_url, None)
             connection.salesforce_instance_url = instance_url
-        return self._client("salesforce", instance_url, auth)
+        return self._client("salesforce", instance_url, session.auth)
 
     def _grant(self, login_url: str) -> Grant:
         connection = self._connection
@@ -164,7 +180,11 @@ class ConnectionClients:
 
     # -- shared -----------------------------------------------------------------------------
 
-    def _client(self, service: str, base_url: str, auth: httpx2.Auth | None) -> httpx2.Client:
+    def _client(
+        self, service: str, base_url: str, auth: httpx2.Auth | None, *, owned: bool = True
+    ) -> httpx2.Client:
+        """A guarded, metered client; ``owned`` ones close with these clients, the others belong
+        to a cached session (``AuthSessions``) and close with the container."""
         client = build_client(
             settings=self._container.settings,
             service=service,
@@ -174,7 +194,8 @@ class ConnectionClients:
             transport=self._container.transport_for(service, base_url),
             metrics=self._container.metrics,
         )
-        self._stack.callback(client.close)
+        if owned:
+            self._stack.callback(client.close)
         return client
 
 

@@ -79,6 +79,8 @@ def run_connection_test(container: Container, connection_id: str) -> ConnectionT
         ]
         project_ids = [binding.jira_project_id for binding in connection.bindings]
         objects = sorted(mapped_objects(session, connection_id))
+    # A test must prove the credentials as stored now, not reuse a session signed in earlier.
+    container.auth_sessions.forget(connection_id)
     with clients_for(container, connection) as clients:
         jira = _check_side(
             "jira", lambda checks: _check_jira(clients, project_ids, bound_projects, checks)

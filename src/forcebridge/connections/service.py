@@ -137,6 +137,7 @@ def delete_connection(container: Container, connection_id: str) -> None:
     with container.session() as session:
         connection = get_connection(session, connection_id)
         session.delete(connection)
+    container.auth_sessions.forget(connection_id)
 
 
 def read_credentials(

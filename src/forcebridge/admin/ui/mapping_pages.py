@@ -1,0 +1,415 @@
+"""Binding and mapping pages: bind Jira projects, map issue types to objects, edit field mappings.
+
+The pickers are filled from the vendors (Jira's ``/field`` and the project's issue types,
+Salesforce's describe of the mapped object) through the connection's own clients; when a vendor
+cannot be read the page still works with free-text inputs and says why. Value maps are edited as
+lines ``jira value => salesforce value``. Import and export use the admin API's mapping document.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from forcebridge.admin.ui.rendering import (
+    AdminPost,
+    AdminSession,
+    ContainerDep,
+    UiRoute,
+    parse_form,
+    redirect,
+    render,
+    validation_sentences,
+)
+from forcebridge.connections import service as connections
+from forcebridge.connections.clients import clients_for
+from forcebridge.container import Container
+from forcebridge.errors import ForceBridgeError, ValidationFailed
+from forcebridge.mappings import service as mappings
+from forcebridge.mappings.schemas import (
+    BindingCreate,
+    EntityMappingCreate,
+    FieldMappingInput,
+    FieldMappingUpdate,
+    MappingDocument,
+)
+
+router = APIRouter(prefix="/admin/connections", route_class=UiRoute, include_in_schema=False)
+
+DIRECTIONS = (("push", "Jira → Salesforce"), ("pull", "Salesforce → Jira"), ("both", "Both ways"))
+UNMAPPED_POLICIES = (
+    ("copy", "copy the value as it is"),
+    ("set", "set a fixed value"),
+    ("empty", "leave the field empty"),
+    ("error", "report an error"),
+)
+CONFLICT_POLICIES = ("newest", "salesforce", "jira")
+MAX_IMPORT_BYTES = 1_000_000
+
+
+def _base(request: Request, connection_id: str) -> str:
+    return f"/admin/connections/{connection_id}/bindings"
+
+
+@router.get("/{connection_id}/bindings")
+def bindings_page(
+    request: Request, connection_id: str, session: AdminSession, container: ContainerDep
+) -> Response:
+    with container.session() as db:
+        connection = connections.get_connection(db, connection_id)
+        bindings = [
+            mappings.binding_view(db, row).model_dump(mode="json")
+            for row in mappings.list_bindings(db, connection_id)
+        ]
+        name = connection.name
+    return render(
+        request,
+        session,
+        "bindings.html",
+        {
+            "nav": "connections",
+            "connection": {"id": connection_id, "name": name},
+            "bindings": bindings,
+        },
+    )
+
+
+@router.post("/{connection_id}/bindings")
+def bind_project(
+    request: Request,
+    connection_id: str,
+    session: AdminPost,
+    container: ContainerDep,
+    jira_project: Annotated[str, Form()] = "",
+) -> Response:
+    payload = parse_form(BindingCreate, {"jira_project": jira_project})
+    binding = mappings.create_binding(container, connection_id, payload)
+    session.flash("success", f"Jira project {binding.jira_project_key} bound. Map its issue types.")
+    return redirect(request, session, f"{_base(request, connection_id)}/{binding.id}")
+
+
+@router.post("/{connection_id}/bindings/{binding_id}/delete")
+def unbind_project(
+    request: Request,
+    connection_id: str,
+    binding_id: str,
+    session: AdminPost,
+    container: ContainerDep,
+) -> Response:
+    with container.session() as db:
+        mappings.delete_binding(db, connection_id, binding_id)
+    session.flash("success", "Project unbound; its mappings were removed.")
+    return redirect(request, session, _base(request, connection_id))
+
+
+def _vendor_catalog(
+    container: Container, connection_id: str, project_id: str, objects: list[str]
+) -> dict[str, Any]:
+    """Issue types, Jira fields and each object's fields for the pickers (or why not)."""
+    catalog: dict[str, Any] = {"issue_types": [], "jira_fields": [], "objects": {}, "problem": None}
+    with container.session() as db:
+        connection = connections.get_connection(db, connection_id)
+    try:
+        with clients_for(container, connection) as clients:
+            project = clients.jira.get_project(project_id)
+            catalog["issue_types"] = [
+                {"id": str(kind.get("id")), "name": str(kind.get("name"))}
+                for kind in project.get("issueTypes", [])
+            ]
+            catalog["jira_fields"] = sorted(
+                (
+                    {"id": str(field["id"]), "name": str(field.get("name") or field["id"])}
+                    for field in clients.jira.fields()
+                    if field.get("id")
+                ),
+                key=lambda field: field["name"].lower(),
+            )
+            for salesforce_object in objects:
+                described = clients.salesforce.describe(salesforce_object)
+                catalog["objects"][salesforce_object] = sorted(
+                    (
+                        {"name": str(field["name"]), "label": str(field.get("label") or "")}
+                        for field in described.get("fields", [])
+                        if field.get("name")
+                    ),
+                    key=lambda field: field["name"].lower(),
+                )
+    except ForceBridgeError as error:
+        catalog["problem"] = f"{error.message} The pickers accept typed names meanwhile."
+    return catalog
+
+
+@router.get("/{connection_id}/bindings/{binding_id}")
+def binding_page(
+    request: Request,
+    connection_id: str,
+    binding_id: str,
+    session: AdminSession,
+    container: ContainerDep,
+) -> Response:
+    with container.session() as db:
+        connection = connections.get_connection(db, connection_id)
+        binding = mappings.get_binding(db, connection_id, binding_id)
+        binding_data = mappings.binding_view(db, binding).model_dump(mode="json")
+        entity_mappings = [
+            mappings.entity_mapping_view(row).model_dump(mode="json")
+            for row in mappings.list_entity_mappings(db, connection_id, binding_id)
+        ]
+        connection_name = connection.name
+    objects = sorted({mapping["salesforce_object"] for mapping in entity_mappings})
+    catalog = _vendor_catalog(container, connection_id, binding_data["jira_project_id"], objects)
+    type_names = {kind["id"]: kind["name"] for kind in catalog["issue_types"]}
+    for mapping in entity_mappings:
+        type_id = mapping["jira_issue_type_id"]
+        mapping["issue_type_label"] = (
+            "Every issue type" if type_id is None else type_names.get(type_id, f"type {type_id}")
+        )
+        for field in mapping["fields"]:
+            field["push_map_text"] = _map_text(field["value_map"]["push"])
+            field["pull_map_text"] = _map_text(field["value_map"]["pull"])
+    return render(
+        request,
+        session,
+        "binding.html",
+        {
+            "nav": "connections",
+            "connection": {"id": connection_id, "name": connection_name},
+            "binding": binding_data,
+            "entity_mappings": entity_mappings,
+            "catalog": catalog,
+            "directions": DIRECTIONS,
+            "unmapped_policies": UNMAPPED_POLICIES,
+            "conflict_policies": CONFLICT_POLICIES,
+        },
+    )
+
+
+@router.post("/{connection_id}/bindings/{binding_id}/entity-mappings")
+def add_entity_mapping(
+    request: Request,
+    connection_id: str,
+    binding_id: str,
+    session: AdminPost,
+    container: ContainerDep,
+    jira_issue_type_id: Annotated[str, Form()] = "",
+    salesforce_object: Annotated[str, Form()] = "",
+) -> Response:
+    payload = parse_form(
+        EntityMappingCreate,
+        {
+            "jira_issue_type_id": jira_issue_type_id.strip() or None,
+            "salesforce_object": salesforce_object,
+        },
+    )
+    mapping = mappings.create_entity_mapping(container, connection_id, binding_id, payload)
+    session.flash("success", f"Issue type mapped to {mapping.salesforce_object}; add its fields.")
+    return redirect(request, session, f"{_base(request, connection_id)}/{binding_id}")
+
+
+@router.post("/{connection_id}/bindings/{binding_id}/entity-mappings/{mapping_id}/delete")
+def delete_entity_mapping(
+    request: Request,
+    connection_id: str,
+    binding_id: str,
+    mapping_id: str,
+    session: AdminPost,
+    container: ContainerDep,
+) -> Response:
+    with container.session() as db:
+        mappings.delete_entity_mapping(db, connection_id, binding_id, mapping_id)
+    session.flash("success", "Entity mapping deleted.")
+    return redirect(request, session, f"{_base(request, connection_id)}/{binding_id}")
+
+
+def _map_text(values: dict[str, str]) -> str:
+    return "\n".join(f"{source} => {target}" for source, target in values.items())
+
+
+def _parse_map(text: str, label: str) -> dict[str, str]:
+    """``jira value => salesforce value`` per line; blank lines are ignored."""
+    parsed: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        source, arrow, target = line.partition("=>")
+        if not arrow:
+            raise ValidationFailed(
+                f"{label} value map, line {number}: write it as 'from => to'.",
+                hint="One pair per line, e.g. 'Highest => High'.",
+            )
+        parsed[source.strip()] = target.strip()
+    return parsed
+
+
+def _policy_fields(
+    direction: str,
+    push_map: str,
+    pull_map: str,
+    unmapped_push: str,
+    unmapped_push_value: str,
+    unmapped_pull: str,
+    unmapped_pull_value: str,
+    conflict_policy: str,
+) -> dict[str, Any]:
+    return {
+        "direction": direction,
+        "value_map": {
+            "push": _parse_map(push_map, "Push"),
+            "pull": _parse_map(pull_map, "Pull"),
+        },
+        "unmapped_push": unmapped_push,
+        "unmapped_push_value": unmapped_push_value if unmapped_push == "set" else None,
+        "unmapped_pull": unmapped_pull,
+        "unmapped_pull_value": unmapped_pull_value if unmapped_pull == "set" else None,
+        "conflict_policy": conflict_policy,
+    }
+
+
+@router.post("/{connection_id}/bindings/{binding_id}/entity-mappings/{mapping_id}/fields")
+def add_field_mapping(
+    request: Request,
+    connection_id: str,
+    binding_id: str,
+    mapping_id: str,
+    session: AdminPost,
+    container: ContainerDep,
+    jira_field: Annotated[str, Form()] = "",
+    salesforce_field: Annotated[str, Form()] = "",
+    direction: Annotated[str, Form()] = "both",
+    push_map: Annotated[str, Form()] = "",
+    pull_map: Annotated[str, Form()] = "",
+    unmapped_push: Annotated[str, Form()] = "copy",
+    unmapped_push_value: Annotated[str, Form()] = "",
+    unmapped_pull: Annotated[str, Form()] = "copy",
+    unmapped_pull_value: Annotated[str, Form()] = "",
+    conflict_policy: Annotated[str, Form()] = "newest",
+) -> Response:
+    payload = parse_form(
+        FieldMappingInput,
+        {
+            "jira_field": jira_field,
+            "salesforce_field": salesforce_field,
+            **_policy_fields(
+                direction,
+                push_map,
+                pull_map,
+                unmapped_push,
+                unmapped_push_value,
+                unmapped_pull,
+                unmapped_pull_value,
+                conflict_policy,
+            ),
+        },
+    )
+    item = mappings.add_field_mapping(container, connection_id, binding_id, mapping_id, payload)
+    session.flash("success", f"Field mapping {item.jira_field} ↔ {item.salesforce_field} added.")
+    return redirect(request, session, f"{_base(request, connection_id)}/{binding_id}")
+
+
+@router.post(
+    "/{connection_id}/bindings/{binding_id}/entity-mappings/{mapping_id}/fields/{field_id}"
+)
+def update_field_mapping(
+    request: Request,
+    connection_id: str,
+    binding_id: str,
+    mapping_id: str,
+    field_id: str,
+    session: AdminPost,
+    container: ContainerDep,
+    direction: Annotated[str, Form()] = "both",
+    push_map: Annotated[str, Form()] = "",
+    pull_map: Annotated[str, Form()] = "",
+    unmapped_push: Annotated[str, Form()] = "copy",
+    unmapped_push_value: Annotated[str, Form()] = "",
+    unmapped_pull: Annotated[str, Form()] = "copy",
+    unmapped_pull_value: Annotated[str, Form()] = "",
+    conflict_policy: Annotated[str, Form()] = "newest",
+) -> Response:
+    payload = parse_form(
+        FieldMappingUpdate,
+        _policy_fields(
+            direction,
+            push_map,
+            pull_map,
+            unmapped_push,
+            unmapped_push_value,
+            unmapped_pull,
+            unmapped_pull_value,
+            conflict_policy,
+        ),
+    )
+    with container.session() as db:
+        item = mappings.update_field_mapping(
+            db, connection_id, binding_id, mapping_id, field_id, payload
+        )
+        label = f"{item.jira_field} ↔ {item.salesforce_field}"
+    session.flash("success", f"Field mapping {label} saved.")
+    return redirect(request, session, f"{_base(request, connection_id)}/{binding_id}")
+
+
+@router.post(
+    "/{connection_id}/bindings/{binding_id}/entity-mappings/{mapping_id}/fields/{field_id}/delete"
+)
+def delete_field_mapping(
+    request: Request,
+    connection_id: str,
+    binding_id: str,
+    mapping_id: str,
+    field_id: str,
+    session: AdminPost,
+    container: ContainerDep,
+) -> Response:
+    with container.session() as db:
+        mappings.delete_field_mapping(db, connection_id, binding_id, mapping_id, field_id)
+    session.flash("success", "Field mapping deleted.")
+    return redirect(request, session, f"{_base(request, connection_id)}/{binding_id}")
+
+
+@router.get("/{connection_id}/bindings/{binding_id}/export")
+def export_mappings(
+    request: Request,
+    connection_id: str,
+    binding_id: str,
+    session: AdminSession,
+    container: ContainerDep,
+) -> Response:
+    with container.session() as db:
+        document = mappings.export_mappings(db, connection_id, binding_id)
+    key = (document.jira_project.key if document.jira_project else None) or binding_id
+    return Response(
+        json.dumps(document.model_dump(mode="json"), indent=2, ensure_ascii=False),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="forcebridge-mappings-{key}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/{connection_id}/bindings/{binding_id}/import")
+def import_mappings(
+    request: Request,
+    connection_id: str,
+    binding_id: str,
+    session: AdminPost,
+    container: ContainerDep,
+    document: Annotated[str, Form()] = "",
+) -> Response:
+    if len(document.encode()) > MAX_IMPORT_BYTES:
+        raise ValidationFailed("The mapping document is larger than 1 MB.")
+    try:
+        parsed = MappingDocument.model_validate_json(document or "{}")
+    except ValidationError as error:
+        raise ValidationFailed(
+            "The document is not a ForceBridge mapping export: "
+            + "; ".join(validation_sentences(error)),
+            hint="Paste the JSON that Export produced (version 1).",
+        ) from None
+    stored = mappings.import_mappings(container, connection_id, binding_id, parsed)
+    session.flash("success", f"{len(stored)} entity mapping(s) imported; the old ones replaced.")
+    return redirect(request, session, f"{_base(request, connection_id)}/{binding_id}")
