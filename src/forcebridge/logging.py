@@ -161,6 +161,13 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None) -> No
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+    # uvicorn's own logging config (used when a server is started with its defaults, as the
+    # sandbox may) gives its loggers a private handler and stops propagation; take them back so
+    # every line is formatted and redacted here.
+    for server_logger in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        taken = logging.getLogger(server_logger)
+        taken.handlers.clear()
+        taken.propagate = True
     # Per-request lines from the HTTP client libraries would repeat ours with full URLs.
     for noisy in ("httpx2", "httpcore2", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

@@ -93,13 +93,20 @@ def test_a_synced_edit_does_not_echo_back_either_way(scenario: SyncScenario) -> 
     assert scenario.issue("TEST-1")["fields"]["summary"] == "Edited in Salesforce"
 
 
-def test_random_edits_across_20_associations_converge_with_one_write_per_effective_edit(
+ASSOCIATIONS = 50
+RANDOM_EDITS = 500
+
+
+@pytest.mark.slow
+def test_500_random_edits_across_50_associations_converge_with_one_write_per_effective_edit(
     scenario: SyncScenario,
 ) -> None:
     rng = random.Random(20261128)
     issue_keys = [f"TEST-{n}" for n in range(1, 6)]
-    issue_keys += [scenario.create_issue_as_user(f"Generated issue {n}") for n in range(15)]
-    case_ids = create_cases(scenario.container, scenario.connection, 20)
+    issue_keys += [
+        scenario.create_issue_as_user(f"Generated issue {n}") for n in range(ASSOCIATIONS - 5)
+    ]
+    case_ids = create_cases(scenario.container, scenario.connection, ASSOCIATIONS)
     pairs = []
     for issue_key, case_id in zip(issue_keys, case_ids, strict=True):
         association_id = scenario.associate(issue_key, "Case", case_id)
@@ -114,7 +121,7 @@ def test_random_edits_across_20_associations_converge_with_one_write_per_effecti
     scenario.clear_logs()
 
     effective_edits = 0
-    for _ in range(200):
+    for _ in range(RANDOM_EDITS):
         issue_key, case_id, association_id = rng.choice(pairs)
         field = rng.choice(["summary", "description"])
         value = f"{field} {rng.choice(words)}"
