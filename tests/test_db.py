@@ -7,8 +7,13 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import inspect, text
 
-from forcebridge.db import create_database_engine, migrate, normalize_database_url, session_scope
-from forcebridge.db import create_session_factory
+from forcebridge.db import (
+    create_database_engine,
+    create_session_factory,
+    migrate,
+    normalize_database_url,
+    session_scope,
+)
 from forcebridge.models import AdminUser
 
 
@@ -49,7 +54,9 @@ def test_naive_datetimes_are_refused(database_url: str) -> None:
     migrate(engine)
     factory = create_session_factory(engine)
     with pytest.raises(Exception, match="naive"), session_scope(factory) as session:
-        session.add(AdminUser(id="u2", username="b", password_hash="x", created_at=datetime(2026, 1, 1)))
+        session.add(
+            AdminUser(id="u2", username="b", password_hash="x", created_at=datetime(2026, 1, 1))
+        )
     engine.dispose()
 
 

@@ -45,7 +45,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def normalize_database_url(url: str) -> str:
-    """``postgres://`` and ``postgresql://`` mean psycopg 3 here (SQLAlchemy defaults to psycopg2)."""
+    """``postgres://`` and ``postgresql://`` mean psycopg 3 (SQLAlchemy's default is psycopg2)."""
     parsed = make_url(url)
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")

@@ -4,20 +4,20 @@ Services raise these; only the edges (FastAPI exception handlers in ``api/errors
 top-level handler) turn them into HTTP responses or exit codes. Every error carries a message a
 person can act on and, where one exists, a ``hint`` that says how to fix it.
 
-    ForceBridgeError                     500, exit 1   (a bug: logged with traceback)
-    ├── InvalidInput                     400, exit 2   bad request shape or value
-    │   └── ValidationFailed             422, exit 2   well-formed but not acceptable (bounds, unknown object)
-    ├── Unauthenticated                  401, exit 3   missing/expired/revoked/tampered credentials
-    ├── Forbidden                        403, exit 3   authenticated, but this action is not allowed
-    ├── NotFound                         404, exit 4   absent, or belongs to another connection
-    ├── Conflict                         409, exit 5   already exists / state does not allow it
-    ├── PayloadTooLarge                  413, exit 2
-    ├── RateLimited                      429, exit 6   carries ``retry_after`` seconds
-    ├── ServiceUnavailable               503, exit 6   our own dependency (database, queue) is down
-    ├── ConfigurationError                    exit 7   ForceBridge itself is misconfigured (no secret key...)
-    └── ExternalServiceError             502, exit 8   Jira or Salesforce answered with a failure
-        ├── TransientExternalError       503, exit 6   retry with backoff (429, 5xx, timeouts, dropped connections)
-        └── NeedsAdminAction             502, exit 8   credentials, permissions, missing fields: not retried
+    ForceBridgeError               500, exit 1  a bug: logged with its traceback
+    ├── InvalidInput               400, exit 2  bad request shape or value
+    │   └── ValidationFailed       422, exit 2  well-formed but not acceptable (out of bounds)
+    ├── Unauthenticated            401, exit 3  missing/expired/revoked/tampered credentials
+    ├── Forbidden                  403, exit 3  authenticated, but this action is not allowed
+    ├── NotFound                   404, exit 4  absent, or belongs to another connection
+    ├── Conflict                   409, exit 5  already exists / state does not allow it
+    ├── PayloadTooLarge            413, exit 2
+    ├── RateLimited                429, exit 6  carries ``retry_after`` seconds
+    ├── ServiceUnavailable         503, exit 6  our own dependency (database, queue) is down
+    ├── ConfigurationError              exit 7  ForceBridge itself is misconfigured (no secret key)
+    └── ExternalServiceError       502, exit 8  Jira or Salesforce answered with a failure
+        ├── TransientExternalError 503, exit 6  retry with backoff (429, 5xx, timeouts, drops)
+        └── NeedsAdminAction       502, exit 8  credentials, permissions, missing fields: no retry
 """
 
 from __future__ import annotations

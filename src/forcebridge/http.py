@@ -22,7 +22,8 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Sequence
+from abc import abstractmethod
+from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import Any
 
 import anyio.from_thread
@@ -51,6 +52,7 @@ __all__ = [
     "ASGITransport",
     "Auth",
     "BaseTransport",
+    "BearerRetryAuth",
     "Client",
     "GuardedNetworkBackend",
     "HTTPError",
@@ -82,6 +84,35 @@ _UUID = re.compile(
 _SALESFORCE_ID = re.compile(r"^(?=[A-Za-z0-9]*\d)(?:[A-Za-z0-9]{15}|[A-Za-z0-9]{18})$")
 _LONG_OPAQUE = re.compile(r"^[A-Za-z0-9_.~%=+-]{24,}$")
 _MAX_ENDPOINT_SEGMENTS = 12
+
+
+class BearerRetryAuth(Auth):
+    """A bearer-token auth flow that renews the token once, and retries once, on a 401.
+
+    Jira and Salesforce both revoke or expire tokens before their announced lifetime; one retry
+    with a fresh token recovers, and a second 401 goes back to the caller, who classifies it.
+    Subclasses say how a token is obtained in :meth:`_token` (under their own lock).
+    """
+
+    def auth_flow(self, request: Request) -> Generator[Request, Response, None]:
+        token = yield from self._token(rejected=None)
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code != 401:
+            return
+        response.read()
+        token = yield from self._token(rejected=token)
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+    @abstractmethod
+    def _token(self, *, rejected: str | None) -> Generator[Request, Response, str]:
+        """A usable access token; ``rejected`` is the one the vendor just refused with 401.
+
+        Renew when ``rejected`` is still the current token (another thread may already have
+        renewed it while this one waited for the lock) or when there is no usable token.
+        Token requests may be yielded (they then go through the client carrying this auth).
+        """
 
 
 def build_client(

@@ -55,7 +55,9 @@ class Connection(Base):
     jira_credentials: Mapped[str] = mapped_column(Text)  # encrypted JSON
 
     salesforce_url: Mapped[str] = mapped_column(String(500))  # login or My Domain URL
-    salesforce_auth_type: Mapped[str] = mapped_column(String(30))  # jwt | refresh_token | client_credentials
+    salesforce_auth_type: Mapped[str] = mapped_column(
+        String(30)
+    )  # jwt | refresh_token | client_credentials
     salesforce_instance_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     salesforce_organization_id: Mapped[str | None] = mapped_column(String(18), nullable=True)
     salesforce_credentials: Mapped[str] = mapped_column(Text)  # encrypted JSON
@@ -68,7 +70,9 @@ class Connection(Base):
     default_auto_push: Mapped[bool] = mapped_column(Boolean, default=False)
     default_auto_pull: Mapped[bool] = mapped_column(Boolean, default=False)
     after_associate: Mapped[str] = mapped_column(String(20), default="nothing")
-    comment_privacy: Mapped[str] = mapped_column(String(10), default="all")  # all | public | private
+    comment_privacy: Mapped[str] = mapped_column(
+        String(10), default="all"
+    )  # all | public | private
     sync_attachments: Mapped[bool] = mapped_column(Boolean, default=True)
 
     last_tested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -125,7 +129,7 @@ class FieldMapping(Base):
 
     ``direction``: push (Jira → Salesforce), pull (Salesforce → Jira) or both.
     ``value_map``: ``{"push": {jira_value: sf_value}, "pull": {sf_value: jira_value}}``.
-    ``unmapped_push``/``unmapped_pull``: copy | set | empty | error (SFJC's default/unmapped action),
+    ``unmapped_push``/``unmapped_pull``: copy | set | empty | error (SFJC's unmapped action),
     with ``unmapped_*_value`` for ``set``. ``conflict_policy``: newest | salesforce | jira.
     """
 

@@ -1,4 +1,7 @@
-"""SFJC's response envelope: ``{"data", "message", "success"}``; failures ``{"success": false, "message", "errors"}``."""
+"""SFJC's response envelope: ``{"data", "message", "success"}``.
+
+Failures carry ``{"success": false, "message", "errors", "hint", "request_id"}``.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +33,9 @@ class ErrorEnvelope(BaseModel):
 
 
 def success(data: Any, message: str, status_code: int = 200) -> JSONResponse:
-    return JSONResponse({"data": data, "message": message, "success": True}, status_code=status_code)
+    return JSONResponse(
+        {"data": data, "message": message, "success": True}, status_code=status_code
+    )
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -63,11 +63,17 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def handle_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def handle_validation_error(
+        request: Request, error: RequestValidationError
+    ) -> JSONResponse:
         errors = []
         for item in error.errors():
-            location = [str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path")]
-            errors.append({"field": ".".join(location) or None, "message": item.get("msg", "invalid")})
+            location = [
+                str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path")
+            ]
+            errors.append(
+                {"field": ".".join(location) or None, "message": item.get("msg", "invalid")}
+            )
         summary = "; ".join(
             f"{entry['field']}: {entry['message']}" if entry["field"] else entry["message"]
             for entry in errors[:5]
@@ -77,7 +83,9 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def handle_http_exception(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def handle_http_exception(
+        request: Request, error: StarletteHTTPException
+    ) -> JSONResponse:
         message = error.detail if isinstance(error.detail, str) and error.detail else None
         if message is None or message == "Not Found":
             message = _STATUS_MESSAGES.get(error.status_code, "Request failed.")

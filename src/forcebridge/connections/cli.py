@@ -10,30 +10,25 @@ command line end up in shell history and ``ps`` output.
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
-from sqlalchemy import or_, select
 
-from forcebridge.container import Container
-from forcebridge.errors import (
-    ConfigurationError,
-    ForceBridgeError,
-    InvalidInput,
-    NotFound,
-    ValidationFailed,
+from forcebridge.cli_support import (
+    DataDir,
+    Json,
+    command_container,
+    find_connection,
+    print_result,
+    reported,
+    table,
 )
+from forcebridge.container import Container
+from forcebridge.errors import ConfigurationError, InvalidInput, ValidationFailed
 from forcebridge.models import Connection
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 connection_app = typer.Typer(
     help="Connections between a Jira site and a Salesforce org.", no_args_is_help=True
@@ -53,96 +48,16 @@ def register(app: typer.Typer) -> None:
     app.add_typer(admin_app, name="admin")
 
 
-def _reported(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn ForceBridge errors into a message and the error's exit code (also under CliRunner)."""
-
-    @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        from forcebridge.cli import error_console
-
-        try:
-            return command(*args, **kwargs)
-        except ForceBridgeError as error:
-            error_console.print(f"[red]Error:[/red] {error.message}", markup=True, highlight=False)
-            if isinstance(error.details, list):
-                for item in error.details[:10]:
-                    if isinstance(item, dict) and item.get("field"):
-                        error_console.print(
-                            f"  {item['field']}: {item.get('message')}", markup=False
-                        )
-            if error.hint:
-                error_console.print(f"[yellow]Hint:[/yellow] {error.hint}", highlight=False)
-            raise typer.Exit(error.exit_code) from None
-
-    return run
-
-
-@contextmanager
-def _container(ctx: typer.Context, data_dir: Path | None) -> Iterator[Container]:
-    """The container given as the context object (tests), or one built from settings."""
-    given = ctx.find_root().obj
-    if isinstance(given, Container):
-        yield given
-        return
-    from forcebridge.cli import open_container
-    from forcebridge.logging import configure_logging
-
-    container = open_container(data_dir)
-    # Log lines go to stderr, so stdout carries only the command's output (--json for scripts).
-    configure_logging(container.settings)
-    try:
-        yield container
-    finally:
-        container.close()
-
-
 def _find_connection(container: Container, id_or_name: str) -> Connection:
     with container.session() as session:
-        connection = session.scalar(
-            select(Connection).where(
-                or_(Connection.id == id_or_name, Connection.name == id_or_name)
-            )
-        )
-        if connection is None:
-            raise NotFound(
-                f"No connection has the id or name {id_or_name!r}.",
-                hint="`forcebridge connection list` shows them.",
-            )
-        return connection
-
-
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if value is None else str(value) for value in row))
-    return table
-
-
-def _print(data: Any, as_json: bool, table: Callable[[], Table | str]) -> None:
-    from forcebridge.cli import console, print_json
-
-    if as_json:
-        print_json(data)
-    else:
-        console.print(table())
-
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", help="Data directory (default ./.forcebridge or FORCEBRIDGE_DATA_DIR)."
-    ),
-]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+        return find_connection(session, id_or_name)
 
 
 # -- connection ----------------------------------------------------------------------------------
 
 
 @connection_app.command("add")
-@_reported
+@reported
 def connection_add(
     ctx: typer.Context,
     file: Annotated[
@@ -212,13 +127,13 @@ def connection_add(
             },
         }
     request = _validated(ConnectionCreate, document)
-    with _container(ctx, data_dir) as container:
+    with command_container(ctx, data_dir) as container:
         connection = create_connection(container, request)
         with container.session() as session:
             view = connection_view(container, session, session.merge(connection)).model_dump(
                 mode="json"
             )
-    _print(
+    print_result(
         view,
         as_json,
         lambda: f"[green]Connection {view['name']} created[/green] (id {view['id']}).",
@@ -226,20 +141,20 @@ def connection_add(
 
 
 @connection_app.command("list")
-@_reported
+@reported
 def connection_list(ctx: typer.Context, data_dir: DataDir = None, as_json: Json = False) -> None:
     """List connections."""
     from forcebridge.connections.service import connection_view, list_connections
 
-    with _container(ctx, data_dir) as container, container.session() as session:
+    with command_container(ctx, data_dir) as container, container.session() as session:
         views = [
             connection_view(container, session, connection).model_dump(mode="json")
             for connection in list_connections(session)
         ]
-    _print(
+    print_result(
         views,
         as_json,
-        lambda: _table(
+        lambda: table(
             "Connections",
             ["id", "name", "jira", "salesforce", "bindings", "last test"],
             [
@@ -258,7 +173,7 @@ def connection_list(ctx: typer.Context, data_dir: DataDir = None, as_json: Json 
 
 
 @connection_app.command("show")
-@_reported
+@reported
 def connection_show(
     ctx: typer.Context,
     connection: ConnectionArgument,
@@ -268,15 +183,15 @@ def connection_show(
     """Show one connection (never its secrets)."""
     from forcebridge.connections.service import connection_view
 
-    with _container(ctx, data_dir) as container:
+    with command_container(ctx, data_dir) as container:
         found = _find_connection(container, connection)
         with container.session() as session:
             view = connection_view(container, session, session.merge(found)).model_dump(mode="json")
-    _print(view, as_json, lambda: json.dumps(view, indent=2))
+    print_result(view, as_json, lambda: json.dumps(view, indent=2))
 
 
 @connection_app.command("test")
-@_reported
+@reported
 def connection_test(
     ctx: typer.Context,
     connection: ConnectionArgument,
@@ -286,14 +201,14 @@ def connection_test(
     """Call both sides and say which one fails, why, and how to fix it (exit 8 on failure)."""
     from forcebridge.connections.health import run_connection_test
 
-    with _container(ctx, data_dir) as container:
+    with command_container(ctx, data_dir) as container:
         found = _find_connection(container, connection)
         result = run_connection_test(container, found.id)
     data = result.model_dump(mode="json")
-    _print(
+    print_result(
         data,
         as_json,
-        lambda: _table(
+        lambda: table(
             f"Connection test: {'ok' if result.ok else 'FAILED'}",
             ["side", "ok", "problem", "message", "hint"],
             [
@@ -307,7 +222,7 @@ def connection_test(
 
 
 @connection_app.command("remove")
-@_reported
+@reported
 def connection_remove(
     ctx: typer.Context,
     connection: ConnectionArgument,
@@ -318,21 +233,23 @@ def connection_remove(
     """Delete a connection with its bindings, mappings, tokens and associations."""
     from forcebridge.connections.service import delete_connection
 
-    with _container(ctx, data_dir) as container:
+    with command_container(ctx, data_dir) as container:
         found = _find_connection(container, connection)
         if not yes and not typer.confirm(
             f"Delete connection {found.name} and everything linked to it?"
         ):
             raise typer.Exit(1)
         delete_connection(container, found.id)
-    _print({"id": found.id, "deleted": True}, as_json, lambda: f"Connection {found.name} deleted.")
+    print_result(
+        {"id": found.id, "deleted": True}, as_json, lambda: f"Connection {found.name} deleted."
+    )
 
 
 # -- token ---------------------------------------------------------------------------------------
 
 
 @token_app.command("create")
-@_reported
+@reported
 def token_create(
     ctx: typer.Context,
     connection: ConnectionArgument,
@@ -345,7 +262,7 @@ def token_create(
     from forcebridge.admin.api import CreatedToken, example_call, token_view
     from forcebridge.tokens.service import create_token, parse_lifespan
 
-    with _container(ctx, data_dir) as container:
+    with command_container(ctx, data_dir) as container:
         found = _find_connection(container, connection)
         row, token = create_token(container, found.id, parse_lifespan(lifespan), name)
         view = token_view(row, container.clock())
@@ -354,7 +271,7 @@ def token_create(
             token=token,
             example=example_call(container.settings.public_base_url, token),
         ).model_dump(mode="json")
-    _print(
+    print_result(
         created,
         as_json,
         lambda: (
@@ -365,7 +282,7 @@ def token_create(
 
 
 @token_app.command("list")
-@_reported
+@reported
 def token_list(
     ctx: typer.Context,
     connection: ConnectionArgument,
@@ -376,7 +293,7 @@ def token_list(
     from forcebridge.admin.api import token_view
     from forcebridge.tokens.service import list_tokens
 
-    with _container(ctx, data_dir) as container:
+    with command_container(ctx, data_dir) as container:
         found = _find_connection(container, connection)
         now = container.clock()
         with container.session() as session:
@@ -384,10 +301,10 @@ def token_list(
                 token_view(row, now).model_dump(mode="json")
                 for row in list_tokens(session, found.id)
             ]
-    _print(
+    print_result(
         views,
         as_json,
-        lambda: _table(
+        lambda: table(
             f"Tokens of {found.name}",
             ["id", "name", "…last four", "status", "created", "expires", "last used"],
             [
@@ -407,7 +324,7 @@ def token_list(
 
 
 @token_app.command("revoke")
-@_reported
+@reported
 def token_revoke(
     ctx: typer.Context,
     connection: ConnectionArgument,
@@ -423,7 +340,7 @@ def token_revoke(
 
     if (token_id is None) == (not revoke_all):
         raise InvalidInput("Give a token id or --all (not both).")
-    with _container(ctx, data_dir) as container:
+    with command_container(ctx, data_dir) as container:
         found = _find_connection(container, connection)
         with container.session() as session:
             if revoke_all:
@@ -431,14 +348,14 @@ def token_revoke(
             else:
                 revoke_token(session, found.id, token_id or "", now=container.clock())
                 count = 1
-    _print({"revoked": count}, as_json, lambda: f"{count} token(s) revoked.")
+    print_result({"revoked": count}, as_json, lambda: f"{count} token(s) revoked.")
 
 
 # -- keys ----------------------------------------------------------------------------------------
 
 
 @keys_app.command("generate")
-@_reported
+@reported
 def keys_generate(
     file: Annotated[
         Path | None,
@@ -453,7 +370,7 @@ def keys_generate(
 
     if file is None:
         key = generate_key()
-        _print({"key": key}, as_json, lambda: key)
+        print_result({"key": key}, as_json, lambda: key)
         return
     if file.exists():
         raise ValidationFailed(
@@ -461,11 +378,11 @@ def keys_generate(
             hint="Use `forcebridge keys rotate` to add a key to an existing file.",
         )
     write_key_file(file, [generate_key()])
-    _print({"file": str(file)}, as_json, lambda: f"Key written to {file} (mode 0600).")
+    print_result({"file": str(file)}, as_json, lambda: f"Key written to {file} (mode 0600).")
 
 
 @keys_app.command("rotate")
-@_reported
+@reported
 def keys_rotate(ctx: typer.Context, data_dir: DataDir = None, as_json: Json = False) -> None:
     """Add a new key to the key file and re-encrypt every stored secret under it.
 
@@ -475,7 +392,7 @@ def keys_rotate(ctx: typer.Context, data_dir: DataDir = None, as_json: Json = Fa
     from forcebridge.connections.key_rotation import reencrypt_all
     from forcebridge.security.secrets import SecretBox, add_key_to_file
 
-    with _container(ctx, data_dir) as container:
+    with command_container(ctx, data_dir) as container:
         settings = container.settings
         key_file = settings.secret_key_file if settings.secret_key is None else None
         if key_file is not None:
@@ -504,19 +421,19 @@ def keys_rotate(ctx: typer.Context, data_dir: DataDir = None, as_json: Json = Fa
         "key_file": str(key_file) if key_file else None,
         "message": advice,
     }
-    _print(
+    print_result(
         data, as_json, lambda: f"[green]{report.values} secret(s) re-encrypted.[/green] {advice}"
     )
 
 
 @keys_app.command("retire")
-@_reported
+@reported
 def keys_retire(ctx: typer.Context, data_dir: DataDir = None, as_json: Json = False) -> None:
     """Keep only the newest key in the key file (run after `keys rotate`)."""
     from forcebridge.connections.key_rotation import reencrypt_all
     from forcebridge.security.secrets import SecretBox, retire_old_keys
 
-    with _container(ctx, data_dir) as container:
+    with command_container(ctx, data_dir) as container:
         key_file = container.settings.secret_key_file
         if container.settings.secret_key is not None or key_file is None:
             raise ConfigurationError(
@@ -526,14 +443,16 @@ def keys_retire(ctx: typer.Context, data_dir: DataDir = None, as_json: Json = Fa
         # the ring is read again from the file, which `rotate` may have changed.
         reencrypt_all(container, SecretBox.from_settings(container.settings))
         removed = retire_old_keys(key_file)
-    _print({"removed": removed}, as_json, lambda: f"{removed} old key(s) removed from {key_file}.")
+    print_result(
+        {"removed": removed}, as_json, lambda: f"{removed} old key(s) removed from {key_file}."
+    )
 
 
 # -- admin ---------------------------------------------------------------------------------------
 
 
 @admin_app.command("create")
-@_reported
+@reported
 def admin_create(
     ctx: typer.Context,
     username: Annotated[str, typer.Option(prompt=True, help="Username.")],
@@ -553,9 +472,9 @@ def admin_create(
     """Create an administrator of the admin API and UI."""
     from forcebridge.admin.auth import create_admin_user
 
-    with _container(ctx, data_dir) as container:
+    with command_container(ctx, data_dir) as container:
         user = create_admin_user(container, username, password)
-    _print(
+    print_result(
         {"id": user.id, "username": user.username},
         as_json,
         lambda: f"Admin {user.username} created.",

@@ -74,6 +74,10 @@ class ConnectionClients:
 
     def close(self) -> None:
         self._stack.close()
+        if self._salesforce is not None:  # the quota guard keeps the org's Sforce-Limit-Info
+            from forcebridge.quota.service import record_client_usage
+
+            record_client_usage(self._container, self.connection_id, self._salesforce)
 
     def __enter__(self) -> ConnectionClients:
         return self
@@ -140,10 +144,15 @@ class ConnectionClients:
         session = self._container.auth_sessions.get_or_create(key, new_session)
         instance_url = session.instance_url or connection.salesforce_instance_url or login_url
         self.salesforce_instance_url = instance_url
-        if instance_url != connection.salesforce_instance_url:
-            # Shown in the admin views, and a changed instance (org migration) is worth seeing.
-            record_salesforce_identity(self._container, connection.id, instance_url, None)
+        org_id = getattr(session.auth, "organization_id", None)
+        new_org_id = org_id is not None and org_id != connection.salesforce_organization_id
+        if instance_url != connection.salesforce_instance_url or new_org_id:
+            # Shown in the admin views, and a changed instance (org migration) is worth seeing;
+            # the org id is what Salesforce outbound messages are checked against.
+            record_salesforce_identity(self._container, connection.id, instance_url, org_id)
             connection.salesforce_instance_url = instance_url
+            if new_org_id:
+                connection.salesforce_organization_id = org_id
         return self._client("salesforce", instance_url, session.auth)
 
     def _grant(self, login_url: str) -> Grant:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Generator
 import httpx2
 
 from forcebridge.errors import NeedsAdminAction
+from forcebridge.http import BearerRetryAuth
 from forcebridge.jira.errors import SERVICE, error_from_response, error_from_transport
 
 # Refresh this long before the access token's announced expiry, so a request never leaves with a
@@ -52,7 +53,7 @@ class JiraBasicAuth(httpx2.Auth):
         return f"JiraBasicAuth(email={self.email!r}, api_token=<redacted>)"
 
 
-class JiraOAuth(httpx2.Auth):
+class JiraOAuth(BearerRetryAuth):
     """Bearer tokens from Atlassian's OAuth 2.0 (3LO) refresh-token grant.
 
     The access token is refreshed when it is about to expire and once when Jira answers 401 (the
@@ -88,31 +89,10 @@ class JiraOAuth(httpx2.Auth):
         """The current (possibly rotated) refresh token."""
         return self._refresh_token
 
-    def auth_flow(
-        self, request: httpx2.Request
-    ) -> Generator[httpx2.Request, httpx2.Response, None]:
+    def _token(self, *, rejected: str | None) -> Generator[httpx2.Request, httpx2.Response, str]:
         # A threading lock guards the refresh: meant for the synchronous httpx2.Client we use.
-        token = yield from self._current_token(force_refresh_of=None)
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code != 401:
-            return
-        # Jira revoked or expired the token early: refresh once (unless another thread already
-        # did) and retry once. A second 401 goes back to the caller, who classifies it.
-        response.read()
-        token = yield from self._current_token(force_refresh_of=token)
-        request.headers["Authorization"] = f"Bearer {token}"
-        yield request
-
-    def _current_token(
-        self, *, force_refresh_of: str | None
-    ) -> Generator[httpx2.Request, httpx2.Response, str]:
-        """A usable access token, refreshing under the lock when needed.
-
-        ``force_refresh_of`` is the token Jira just rejected: refresh only if it is still current.
-        """
         with self._lock:
-            still_current = force_refresh_of is not None and force_refresh_of == self._access_token
+            still_current = rejected is not None and rejected == self._access_token
             expired = self._access_token is None or self._clock() >= self._expires_at
             if still_current or expired:
                 yield from self._refresh()

@@ -7,42 +7,31 @@ calls one service function and prints a table, or JSON with ``--json``.
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
-from forcebridge.container import Container
-from forcebridge.errors import ForceBridgeError, NotFound
+from forcebridge.cli_support import (
+    DataDir,
+    Json,
+    command_container,
+    find_connection,
+    print_result,
+    reported,
+    table,
+)
 from forcebridge.jobs import service as jobs
 from forcebridge.jobs.models import JOB_STATES
 from forcebridge.jobs.queue import job_queue
 from forcebridge.jobs.settings import JobSettings
-from forcebridge.models import Connection
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 HANDLERS_ENV = "FORCEBRIDGE_JOB_HANDLERS"
 
 jobs_app = typer.Typer(
     help="Background jobs: list, inspect, replay dead letters.", no_args_is_help=True
 )
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", help="Data directory (default ./.forcebridge or FORCEBRIDGE_DATA_DIR)."
-    ),
-]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -55,43 +44,10 @@ def register(app: typer.Typer) -> None:
         connection_app.command("webhook")(connection_webhook)
 
 
-def _reported(command: Callable[P, R]) -> Callable[P, R]:
-    @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        from forcebridge.cli import error_console
-
-        try:
-            return command(*args, **kwargs)
-        except ForceBridgeError as error:
-            error_console.print(f"[red]Error:[/red] {error.message}", highlight=False)
-            if error.hint:
-                error_console.print(f"[yellow]Hint:[/yellow] {error.hint}", highlight=False)
-            raise typer.Exit(error.exit_code) from None
-
-    return run
-
-
-@contextmanager
-def _container(ctx: typer.Context, data_dir: Path | None) -> Iterator[Container]:
-    given = ctx.find_root().obj
-    if isinstance(given, Container):
-        yield given
-        return
-    from forcebridge.cli import open_container
-    from forcebridge.logging import configure_logging
-
-    container = open_container(data_dir)
-    configure_logging(container.settings)
-    try:
-        yield container
-    finally:
-        container.close()
-
-
 # -- worker ---------------------------------------------------------------------------------------
 
 
-@_reported
+@reported
 def worker(
     data_dir: DataDir = None,
     threads: Annotated[
@@ -125,7 +81,7 @@ def worker(
 
 
 @jobs_app.command("list")
-@_reported
+@reported
 def jobs_list(
     ctx: typer.Context,
     state: Annotated[
@@ -139,35 +95,37 @@ def jobs_list(
     as_json: Json = False,
 ) -> None:
     """List jobs, newest first, with a summary of every state."""
-    from forcebridge.cli import console, print_json
-
-    with _container(ctx, data_dir) as container, container.session() as session:
-        connection_id = _connection_id(session, connection) if connection else None
+    with command_container(ctx, data_dir) as container, container.session() as session:
+        connection_id = find_connection(session, connection).id if connection else None
         found = jobs.list_jobs(
             session, states=state or (), kind=kind, connection_id=connection_id, limit=limit
         )
         views = [jobs.job_view(job) for job in found]
         counts = jobs.count_by_state(session)
-    if as_json:
-        print_json({"jobs": views, "counts": counts})
-        return
-    table = Table(title="Jobs (" + ", ".join(f"{k}: {v}" for k, v in counts.items()) + ")")
-    for column in ("id", "kind", "state", "attempts", "run after", "last error"):
-        table.add_column(column, overflow="fold")
-    for view in views:
-        table.add_row(
-            view["id"],
-            view["kind"],
-            view["state"],
-            f"{view['attempts']}/{view['maxAttempts']}",
-            view["runAfter"] or "",
-            (view["lastError"] or "")[:80],
-        )
-    console.print(table)
+    summary = ", ".join(f"{k}: {v}" for k, v in counts.items())
+    print_result(
+        {"jobs": views, "counts": counts},
+        as_json,
+        lambda: table(
+            f"Jobs ({summary})",
+            ["id", "kind", "state", "attempts", "run after", "last error"],
+            [
+                [
+                    view["id"],
+                    view["kind"],
+                    view["state"],
+                    f"{view['attempts']}/{view['maxAttempts']}",
+                    view["runAfter"],
+                    (view["lastError"] or "")[:80],
+                ]
+                for view in views
+            ],
+        ),
+    )
 
 
 @jobs_app.command("show")
-@_reported
+@reported
 def jobs_show(
     ctx: typer.Context,
     job_id: Annotated[str, typer.Argument(help="Job id.")],
@@ -177,7 +135,7 @@ def jobs_show(
     """Show one job with its payload and last error."""
     from forcebridge.cli import console, print_json
 
-    with _container(ctx, data_dir) as container, container.session() as session:
+    with command_container(ctx, data_dir) as container, container.session() as session:
         view = jobs.job_view(jobs.get_job(session, job_id))
     if as_json:
         print_json(view)
@@ -191,7 +149,7 @@ def jobs_show(
 
 
 @jobs_app.command("replay")
-@_reported
+@reported
 def jobs_replay(
     ctx: typer.Context,
     job_id: Annotated[str, typer.Argument(help="Id of a dead or needs_admin job.")],
@@ -199,22 +157,17 @@ def jobs_replay(
     as_json: Json = False,
 ) -> None:
     """Queue a dead or needs-admin job again (it runs once more, with a fresh attempt budget)."""
-    from forcebridge.cli import console, print_json
-
-    with _container(ctx, data_dir) as container:
+    with command_container(ctx, data_dir) as container:
         job_queue(container)
         with container.session() as session:
             view = jobs.job_view(jobs.replay(session, job_id, now=container.clock()))
-    if as_json:
-        print_json(view)
-    else:
-        console.print(f"[green]Job {job_id} queued again.[/green]")
+    print_result(view, as_json, lambda: f"[green]Job {job_id} queued again.[/green]")
 
 
 # -- connection webhook ---------------------------------------------------------------------------
 
 
-@_reported
+@reported
 def connection_webhook(
     ctx: typer.Context,
     connection: Annotated[str, typer.Argument(help="Connection id or name.")],
@@ -236,9 +189,9 @@ def connection_webhook(
         rotate_webhook_secret,
     )
 
-    with _container(ctx, data_dir) as container:
+    with command_container(ctx, data_dir) as container:
         with container.session() as session:
-            connection_id = _connection_id(session, connection)
+            connection_id = find_connection(session, connection).id
             if show_secret:
                 secret = current_secret(
                     container, ensure_webhook_secret(container, session, connection_id)
@@ -270,15 +223,3 @@ def connection_webhook(
         f"(id {registration.jira_webhook_id}): {registration.url}\nJQL: {registration.jql}",
         highlight=False,
     )
-
-
-def _connection_id(session: Session, id_or_name: str) -> str:
-    found = session.scalar(
-        select(Connection.id).where(or_(Connection.id == id_or_name, Connection.name == id_or_name))
-    )
-    if found is None:
-        raise NotFound(
-            f"No connection has the id or name {id_or_name!r}.",
-            hint="`forcebridge connection list` shows them.",
-        )
-    return found

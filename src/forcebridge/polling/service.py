@@ -77,15 +77,7 @@ def schedule_polls(container: Container, settings: JobSettings, now: datetime) -
     interval = timedelta(seconds=settings.poll_interval_seconds)
     with container.session() as session:
         for connection_id, salesforce_object in polled_objects(session):
-            watermark = session.get(PollWatermark, (connection_id, salesforce_object))
-            if watermark is None:
-                watermark = PollWatermark(
-                    connection_id=connection_id,
-                    salesforce_object=salesforce_object,
-                    watermark=now,
-                    next_poll_at=now,
-                )
-                session.add(watermark)
+            watermark = _watermark(session, connection_id, salesforce_object, now)
             if watermark.next_poll_at > now:
                 continue
             watermark.next_poll_at = now + interval
@@ -144,15 +136,7 @@ def _record_changes(
     now = container.clock()
     new_changes = 0
     with container.session() as session:
-        watermark = session.get(PollWatermark, (connection_id, salesforce_object))
-        if watermark is None:
-            watermark = PollWatermark(
-                connection_id=connection_id,
-                salesforce_object=salesforce_object,
-                watermark=now,
-                next_poll_at=now,
-            )
-            session.add(watermark)
+        watermark = _watermark(session, connection_id, salesforce_object, now)
         for record_id, modstamp in changes:
             if session.get(PolledChange, (connection_id, record_id, modstamp)) is not None:
                 continue  # read again through the overlap window
@@ -272,3 +256,19 @@ def parse_salesforce_datetime(value: object) -> datetime | None:
 def register_handlers(registry: HandlerRegistry) -> None:
     registry.register(POLL_JOB, poll_object)
     registry.register_periodic(schedule_polls)
+
+
+def _watermark(
+    session: Session, connection_id: str, salesforce_object: str, now: datetime
+) -> PollWatermark:
+    """The object's poll watermark, created (at ``now``, due now) on first use."""
+    watermark = session.get(PollWatermark, (connection_id, salesforce_object))
+    if watermark is None:
+        watermark = PollWatermark(
+            connection_id=connection_id,
+            salesforce_object=salesforce_object,
+            watermark=now,
+            next_poll_at=now,
+        )
+        session.add(watermark)
+    return watermark

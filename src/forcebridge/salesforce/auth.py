@@ -28,6 +28,7 @@ import httpx2
 import jwt
 
 from forcebridge.errors import ConfigurationError, InvalidInput, NeedsAdminAction
+from forcebridge.http import BearerRetryAuth
 from forcebridge.salesforce.errors import SERVICE, error_from_token_response, error_from_transport
 
 TOKEN_PATH = "/services/oauth2/token"
@@ -149,7 +150,7 @@ class ClientCredentialsGrant:
         """Client-credentials responses carry nothing to keep besides the access token."""
 
 
-class SalesforceAuth(httpx2.Auth):
+class SalesforceAuth(BearerRetryAuth):
     """Bearer session for Salesforce REST calls, signing in with ``grant`` when needed.
 
     Token requests go through ``http`` when given (a client for the login host), otherwise through
@@ -178,25 +179,13 @@ class SalesforceAuth(httpx2.Auth):
         self._lock = threading.Lock()
         self._access_token: str | None = None
         self.instance_url: str | None = None
+        self.organization_id: str | None = None
         self.sign_in_count = 0
 
-    def auth_flow(
-        self, request: httpx2.Request
-    ) -> Generator[httpx2.Request, httpx2.Response, None]:
-        # A threading lock guards sign-in: meant for the synchronous httpx2.Client ForceBridge uses.
-        token = yield from self._session(rejected=None)
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code != 401:
-            return
-        response.read()
-        # 401 is always INVALID_SESSION_ID in practice ("Session expired or invalid"): sign in
-        # again once and retry once; a second 401 goes back to the caller as NeedsAdminAction.
-        token = yield from self._session(rejected=token)
-        request.headers["Authorization"] = f"Bearer {token}"
-        yield request
-
-    def _session(self, *, rejected: str | None) -> Generator[httpx2.Request, httpx2.Response, str]:
+    def _token(self, *, rejected: str | None) -> Generator[httpx2.Request, httpx2.Response, str]:
+        # A 401 is always INVALID_SESSION_ID in practice ("Session expired or invalid"), so a
+        # rejected session means signing in again. A threading lock guards sign-in: meant for the
+        # synchronous httpx2.Client ForceBridge uses.
         with self._lock:
             # Another thread may have signed in while this one waited: reuse its session.
             if self._access_token is None or self._access_token == rejected:
@@ -266,6 +255,10 @@ class SalesforceAuth(httpx2.Auth):
         instance_url = payload.get("instance_url")
         if isinstance(instance_url, str) and instance_url:
             self.instance_url = instance_url.rstrip("/")
+        # The identity URL ends in /id/<org id>/<user id>: the org that outbound messages name.
+        identity = payload.get("id")
+        if isinstance(identity, str) and "/id/" in identity:
+            self.organization_id = identity.rsplit("/id/", 1)[1].split("/")[0][:18] or None
         self.sign_in_count += 1
 
     def __repr__(self) -> str:

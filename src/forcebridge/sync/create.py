@@ -110,7 +110,7 @@ def create_jira_issue(
         record = read_record(context, source, rules, with_extras=False)
         describe = context.describe(salesforce_object)
         jira_fields = context.jira_fields()
-        result = _result(source, "create")
+        result = AssociationResult.for_association(source, "create")
         # (rule, value) pairs: rules hold dicts (value maps), so they cannot be dict keys.
         pulled = [
             (rule, pull_value(rule, record, describe, jira_fields))
@@ -150,13 +150,12 @@ def create_jira_issue(
                 salesforce_object, record_id, flags,
             )  # fmt: skip
             states = [
-                FieldStateUpdate(
-                    association_id=association.id,
-                    jira_field=rule.jira_field,
-                    salesforce_field=rule.salesforce_field,
+                FieldStateUpdate.of_value(
+                    association.id,
+                    rule,
+                    value,
                     jira_fingerprint=echo_after_pull(rule, value, jira_fields, describe),
                     salesforce_fingerprint=value.fingerprint,
-                    value_preview=_text(preview(value.target, value.value)),
                     direction="pull",
                 )
                 for rule, value in pulled
@@ -211,7 +210,7 @@ def create_salesforce_record(
         pseudo = _pseudo_association(
             connection_id, salesforce_object, "", project_id, issue_id=issue_id, issue_key=issue_key
         )
-        result = _result(pseudo, "create")
+        result = AssociationResult.for_association(pseudo, "create")
         pushed = [
             (rule, push_value(rule, issue, jira_fields, describe))
             for rule in rules
@@ -237,15 +236,14 @@ def create_salesforce_record(
                 salesforce_object, record_id, flags,
             )  # fmt: skip
             states = [
-                FieldStateUpdate(
-                    association_id=association.id,
-                    jira_field=rule.jira_field,
-                    salesforce_field=rule.salesforce_field,
+                FieldStateUpdate.of_value(
+                    association.id,
+                    rule,
+                    value,
                     jira_fingerprint=value.fingerprint,
                     salesforce_fingerprint=echo_after_push(
                         rule, value.target, value.value, describe, jira_fields
                     ),
-                    value_preview=_text(preview(value.target, value.value)),
                     direction="push",
                 )
                 for rule, value in pushed
@@ -380,7 +378,7 @@ def _existing(
             "This item was already created, but its association has since been removed.",
             hint="Associate the created item again with POST /external/api/association.",
         )
-    result = _result(AssociationRef.from_model(association), "create")
+    result = AssociationResult.for_association(AssociationRef.from_model(association), "create")
     result.outcome = "no_change"
     result.note = "already created by an earlier request"
     del salesforce_object
@@ -453,17 +451,6 @@ def _pseudo_association(
     )
 
 
-def _result(association: AssociationRef, direction: str) -> AssociationResult:
-    return AssociationResult(
-        association_id=association.id,
-        salesforce_object=association.salesforce_object,
-        salesforce_id=association.salesforce_id,
-        jira_issue_id=association.jira_issue_id,
-        jira_issue_key=association.jira_issue_key,
-        direction=direction,
-    )
-
-
 def _audit(
     session: Any,
     context: SyncContext,
@@ -486,7 +473,3 @@ def _audit(
         started_at=started,
         finished_at=started + timedelta(seconds=time.perf_counter() - clock_start),
     )
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)

@@ -124,7 +124,14 @@ def _reconcile(
             if echoed == salesforce_now.fingerprint:
                 # Both sides hold the same value already: remember it, write nothing.
                 in_sync.append(
-                    _state(association, rule, jira_now.fingerprint, echoed, jira_now, "sync")
+                    FieldStateUpdate.of_value(
+                        association.id,
+                        rule,
+                        jira_now,
+                        jira_fingerprint=jira_now.fingerprint,
+                        salesforce_fingerprint=echoed,
+                        direction="sync",
+                    )
                 )
                 continue
             winner = resolve_conflict(
@@ -146,13 +153,15 @@ def _reconcile(
         if jira_changed and jira_now is not None:
             to_salesforce.values[jira_now.target] = jira_now.value
             to_salesforce.before[jira_now.target] = previous.value_preview if previous else None
-            to_salesforce.pending_states[jira_now.target] = _state(
-                association,
+            to_salesforce.pending_states[jira_now.target] = FieldStateUpdate.of_value(
+                association.id,
                 rule,
-                jira_now.fingerprint,
-                echo_after_push(rule, jira_now.target, jira_now.value, describe, jira_fields),
                 jira_now,
-                "push",
+                jira_fingerprint=jira_now.fingerprint,
+                salesforce_fingerprint=echo_after_push(
+                    rule, jira_now.target, jira_now.value, describe, jira_fields
+                ),
+                direction="push",
             )
         elif salesforce_changed and salesforce_now is not None:
             to_jira[salesforce_now.target] = (rule, salesforce_now)
@@ -185,26 +194,6 @@ def _usable(
     if value.absent:
         return None
     return value
-
-
-def _state(
-    association: AssociationRef,
-    rule: FieldRule,
-    jira_fingerprint: str | None,
-    salesforce_fingerprint: str | None,
-    value: RuleValue,
-    direction: str,
-) -> FieldStateUpdate:
-    shown = preview(value.target, value.value)
-    return FieldStateUpdate(
-        association_id=association.id,
-        jira_field=rule.jira_field,
-        salesforce_field=rule.salesforce_field,
-        jira_fingerprint=jira_fingerprint,
-        salesforce_fingerprint=salesforce_fingerprint,
-        value_preview=None if shown is None else str(shown),
-        direction=direction,
-    )
 
 
 def _moment(raw: Any) -> datetime | None:

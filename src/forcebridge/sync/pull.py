@@ -38,7 +38,12 @@ from forcebridge.sync.context import (
 )
 from forcebridge.sync.mapping_engine import FieldProblem, FieldRule, choose_transition
 from forcebridge.sync.push import issue_type_of, plan_push, record_results, write_planned
-from forcebridge.sync.results import AssociationResult, FieldChange, SyncReport, preview
+from forcebridge.sync.results import (
+    AssociationResult,
+    FieldChange,
+    SyncReport,
+    preview,
+)
 from forcebridge.sync.state import (
     FieldStateUpdate,
     StoredFingerprints,
@@ -96,7 +101,7 @@ def pull_issue(
         report = SyncReport("pull")
         for association in associations:
             if association.view_only:
-                skipped = _result(association, "pull")
+                skipped = AssociationResult.for_association(association, "pull")
                 skipped.outcome = "skipped"
                 skipped.note = "view-only association: never synced"
                 report.results.append(skipped)
@@ -122,7 +127,7 @@ def _pull(
     started = context.now()
     clock_start = time.perf_counter()
     report = SyncReport("pull")
-    result = _result(association, "pull")
+    result = AssociationResult.for_association(association, "pull")
     report.results.append(result)
     issue_type_id = issue_type_for(context, association)
     try:
@@ -343,13 +348,12 @@ def store_pulled(
     describe = context.describe(association.salesforce_object)
     jira_fields = context.jira_fields()
     updates = [
-        FieldStateUpdate(
-            association_id=association.id,
-            jira_field=rule.jira_field,
-            salesforce_field=rule.salesforce_field,
+        FieldStateUpdate.of_value(
+            association.id,
+            rule,
+            value,
             jira_fingerprint=echo_after_pull(rule, value, jira_fields, describe),
             salesforce_fingerprint=value.fingerprint,
-            value_preview=_preview_text(target, value.value),
             direction="pull",
         )
         for target, (rule, value) in planned.items()
@@ -389,19 +393,3 @@ def fan_out(
             f"fan-out of a pull from {source.salesforce_object} {source.salesforce_id}"
         )
     return [plan.result for plan in plans]
-
-
-def _preview_text(field_name: str, value: Any) -> str | None:
-    shown = preview(field_name, value)
-    return None if shown is None else str(shown)
-
-
-def _result(association: AssociationRef, direction: str) -> AssociationResult:
-    return AssociationResult(
-        association_id=association.id,
-        salesforce_object=association.salesforce_object,
-        salesforce_id=association.salesforce_id,
-        jira_issue_id=association.jira_issue_id,
-        jira_issue_key=association.jira_issue_key,
-        direction=direction,
-    )

@@ -40,7 +40,12 @@ from forcebridge.sync.context import (
     view_only_conflict,
 )
 from forcebridge.sync.mapping_engine import FieldProblem, FieldRule
-from forcebridge.sync.results import AssociationResult, FieldChange, SyncReport, preview
+from forcebridge.sync.results import (
+    AssociationResult,
+    FieldChange,
+    SyncReport,
+    preview,
+)
 from forcebridge.sync.state import (
     FieldStateUpdate,
     StoredFingerprints,
@@ -97,7 +102,7 @@ def push_issue(
         active = [a for a in associations if not a.view_only]
         for association in associations:
             if association.view_only:
-                skipped = _result(association, "push")
+                skipped = AssociationResult.for_association(association, "push")
                 skipped.outcome = "skipped"
                 skipped.note = "view-only association: never synced"
                 report.results.append(skipped)
@@ -108,7 +113,9 @@ def push_issue(
             except ForceBridgeError as error:
                 # The issue could not be read (or the state not stored): every association
                 # records the failure, so sync-status shows it, and the caller gets the error.
-                failed = [_result(association, "push") for association in active]
+                failed = [
+                    AssociationResult.for_association(association, "push") for association in active
+                ]
                 for result in failed:
                     result.error = error
                 record_results(context, [*report.results, *failed], trigger, started, clock_start)
@@ -183,7 +190,7 @@ def plan_push(
     ``only_jira_fields`` (field ids) limits the plan to rules on those Jira fields: a pull's
     fan-out, whose synthetic issue holds only the fields the pull changed.
     """
-    result = _result(association, direction)
+    result = AssociationResult.for_association(association, direction)
     plan = PlannedWrite(association, result)
     rules = context.rules_for(
         association.jira_project_id, issue_type_of(issue), association.salesforce_object
@@ -211,15 +218,14 @@ def plan_push(
             continue  # Jira's value is what was last synced: nothing to write, no echo
         plan.values[current.target] = current.value
         plan.before[current.target] = previous.value_preview if previous else None
-        plan.pending_states[current.target] = FieldStateUpdate(
-            association_id=association.id,
-            jira_field=rule.jira_field,
-            salesforce_field=rule.salesforce_field,
+        plan.pending_states[current.target] = FieldStateUpdate.of_value(
+            association.id,
+            rule,
+            current,
             jira_fingerprint=current.fingerprint,
             salesforce_fingerprint=echo_after_push(
                 rule, current.target, current.value, describe, jira_fields
             ),
-            value_preview=_preview_text(current.target, current.value),
             direction="push",
         )
     return plan
@@ -321,22 +327,6 @@ def _record_error(
         service="salesforce",
         code=code,
         hint="Check the record's validation rules and the integration user's access to it.",
-    )
-
-
-def _preview_text(field_name: str, value: Any) -> str | None:
-    shown = preview(field_name, value)
-    return None if shown is None else str(shown)
-
-
-def _result(association: AssociationRef, direction: str) -> AssociationResult:
-    return AssociationResult(
-        association_id=association.id,
-        salesforce_object=association.salesforce_object,
-        salesforce_id=association.salesforce_id,
-        jira_issue_id=association.jira_issue_id,
-        jira_issue_key=association.jira_issue_key,
-        direction=direction,
     )
 
 

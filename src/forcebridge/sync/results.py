@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forcebridge.errors import ForceBridgeError
 from forcebridge.sync.mapping_engine import FieldProblem
+
+if TYPE_CHECKING:
+    from forcebridge.sync.context import AssociationRef
 
 OUTCOMES = ("success", "no_change", "partial", "failed", "skipped")
 PREVIEW_LENGTH = 200
@@ -27,6 +30,12 @@ def preview(field_name: str, value: Any) -> Any:
         return value
     text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
     return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"
+
+
+def preview_text(field_name: str, value: Any) -> str | None:
+    """:func:`preview` as the text stored in a field's sync state (``None`` stays ``None``)."""
+    shown = preview(field_name, value)
+    return None if shown is None else str(shown)
 
 
 @dataclass
@@ -80,6 +89,18 @@ class AssociationResult:
     error: ForceBridgeError | None = None
     note: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # comments / attachments results
+
+    @classmethod
+    def for_association(cls, association: AssociationRef, direction: str) -> AssociationResult:
+        """An empty result (``no_change``) naming the association and the direction."""
+        return cls(
+            association_id=association.id,
+            salesforce_object=association.salesforce_object,
+            salesforce_id=association.salesforce_id,
+            jira_issue_id=association.jira_issue_id,
+            jira_issue_key=association.jira_issue_key,
+            direction=direction,
+        )
 
     @property
     def fields_written(self) -> list[str]:

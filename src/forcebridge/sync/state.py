@@ -10,11 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forcebridge.sync.models import AssociationSyncState, FieldSyncState
+from forcebridge.sync.results import preview_text
+
+if TYPE_CHECKING:
+    from forcebridge.sync.context import RuleValue
+    from forcebridge.sync.mapping_engine import FieldRule
 
 FieldKey = tuple[str, str, str]  # association id, jira field, salesforce field
 
@@ -39,6 +45,28 @@ class FieldStateUpdate:
     salesforce_fingerprint: str | None
     value_preview: str | None
     direction: str
+
+    @classmethod
+    def of_value(
+        cls,
+        association_id: str,
+        rule: FieldRule,
+        value: RuleValue,
+        *,
+        jira_fingerprint: str | None,
+        salesforce_fingerprint: str | None,
+        direction: str,
+    ) -> FieldStateUpdate:
+        """The state of ``rule``'s field pair once ``value`` is written (or found in sync)."""
+        return cls(
+            association_id=association_id,
+            jira_field=rule.jira_field,
+            salesforce_field=rule.salesforce_field,
+            jira_fingerprint=jira_fingerprint,
+            salesforce_fingerprint=salesforce_fingerprint,
+            value_preview=preview_text(value.target, value.value),
+            direction=direction,
+        )
 
 
 def load_fingerprints(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -245,28 +245,51 @@ def _parse_map(text: str, label: str) -> dict[str, str]:
     return parsed
 
 
-def _policy_fields(
-    direction: str,
-    push_map: str,
-    pull_map: str,
-    unmapped_push: str,
-    unmapped_push_value: str,
-    unmapped_pull: str,
-    unmapped_pull_value: str,
-    conflict_policy: str,
-) -> dict[str, Any]:
-    return {
-        "direction": direction,
-        "value_map": {
-            "push": _parse_map(push_map, "Push"),
-            "pull": _parse_map(pull_map, "Pull"),
-        },
-        "unmapped_push": unmapped_push,
-        "unmapped_push_value": unmapped_push_value if unmapped_push == "set" else None,
-        "unmapped_pull": unmapped_pull,
-        "unmapped_pull_value": unmapped_pull_value if unmapped_pull == "set" else None,
-        "conflict_policy": conflict_policy,
-    }
+class PolicyForm:
+    """The sync-policy inputs the add and edit forms of a field mapping share.
+
+    A dependency class, so both routes read the same form fields; the value maps are parsed only
+    when :meth:`fields` is called, inside the route, after the CSRF check.
+    """
+
+    def __init__(
+        self,
+        direction: Annotated[str, Form()] = "both",
+        push_map: Annotated[str, Form()] = "",
+        pull_map: Annotated[str, Form()] = "",
+        unmapped_push: Annotated[str, Form()] = "copy",
+        unmapped_push_value: Annotated[str, Form()] = "",
+        unmapped_pull: Annotated[str, Form()] = "copy",
+        unmapped_pull_value: Annotated[str, Form()] = "",
+        conflict_policy: Annotated[str, Form()] = "newest",
+    ) -> None:
+        self.direction = direction
+        self.push_map = push_map
+        self.pull_map = pull_map
+        self.unmapped_push = unmapped_push
+        self.unmapped_push_value = unmapped_push_value
+        self.unmapped_pull = unmapped_pull
+        self.unmapped_pull_value = unmapped_pull_value
+        self.conflict_policy = conflict_policy
+
+    def fields(self) -> dict[str, Any]:
+        """The policy members of ``FieldMappingInput`` / ``FieldMappingUpdate``."""
+        set_push, set_pull = self.unmapped_push == "set", self.unmapped_pull == "set"
+        return {
+            "direction": self.direction,
+            "value_map": {
+                "push": _parse_map(self.push_map, "Push"),
+                "pull": _parse_map(self.pull_map, "Pull"),
+            },
+            "unmapped_push": self.unmapped_push,
+            "unmapped_push_value": self.unmapped_push_value if set_push else None,
+            "unmapped_pull": self.unmapped_pull,
+            "unmapped_pull_value": self.unmapped_pull_value if set_pull else None,
+            "conflict_policy": self.conflict_policy,
+        }
+
+
+PolicyInputs = Annotated[PolicyForm, Depends()]
 
 
 @router.post("/{connection_id}/bindings/{binding_id}/entity-mappings/{mapping_id}/fields")
@@ -277,34 +300,12 @@ def add_field_mapping(
     mapping_id: str,
     session: AdminPost,
     container: ContainerDep,
+    policy: PolicyInputs,
     jira_field: Annotated[str, Form()] = "",
     salesforce_field: Annotated[str, Form()] = "",
-    direction: Annotated[str, Form()] = "both",
-    push_map: Annotated[str, Form()] = "",
-    pull_map: Annotated[str, Form()] = "",
-    unmapped_push: Annotated[str, Form()] = "copy",
-    unmapped_push_value: Annotated[str, Form()] = "",
-    unmapped_pull: Annotated[str, Form()] = "copy",
-    unmapped_pull_value: Annotated[str, Form()] = "",
-    conflict_policy: Annotated[str, Form()] = "newest",
 ) -> Response:
-    payload = parse_form(
-        FieldMappingInput,
-        {
-            "jira_field": jira_field,
-            "salesforce_field": salesforce_field,
-            **_policy_fields(
-                direction,
-                push_map,
-                pull_map,
-                unmapped_push,
-                unmapped_push_value,
-                unmapped_pull,
-                unmapped_pull_value,
-                conflict_policy,
-            ),
-        },
-    )
+    fields = {"jira_field": jira_field, "salesforce_field": salesforce_field, **policy.fields()}
+    payload = parse_form(FieldMappingInput, fields)
     item = mappings.add_field_mapping(container, connection_id, binding_id, mapping_id, payload)
     session.flash("success", f"Field mapping {item.jira_field} ↔ {item.salesforce_field} added.")
     return redirect(request, session, f"{_base(request, connection_id)}/{binding_id}")
@@ -321,28 +322,9 @@ def update_field_mapping(
     field_id: str,
     session: AdminPost,
     container: ContainerDep,
-    direction: Annotated[str, Form()] = "both",
-    push_map: Annotated[str, Form()] = "",
-    pull_map: Annotated[str, Form()] = "",
-    unmapped_push: Annotated[str, Form()] = "copy",
-    unmapped_push_value: Annotated[str, Form()] = "",
-    unmapped_pull: Annotated[str, Form()] = "copy",
-    unmapped_pull_value: Annotated[str, Form()] = "",
-    conflict_policy: Annotated[str, Form()] = "newest",
+    policy: PolicyInputs,
 ) -> Response:
-    payload = parse_form(
-        FieldMappingUpdate,
-        _policy_fields(
-            direction,
-            push_map,
-            pull_map,
-            unmapped_push,
-            unmapped_push_value,
-            unmapped_pull,
-            unmapped_pull_value,
-            conflict_policy,
-        ),
-    )
+    payload = parse_form(FieldMappingUpdate, policy.fields())
     with container.session() as db:
         item = mappings.update_field_mapping(
             db, connection_id, binding_id, mapping_id, field_id, payload

@@ -174,6 +174,11 @@ def authenticate(request: Request) -> Caller:
     return caller
 
 
+def authenticated(request: Request) -> tuple[JiraSandbox, Caller]:
+    """The sandbox serving this request and its authenticated caller (see :func:`authenticate`)."""
+    return jira_of(request), authenticate(request)
+
+
 def context(request: Request, caller: Caller) -> Context:
     return Context(account_id=caller.account_id, base_url=base_url(request))
 
@@ -193,6 +198,32 @@ async def read_json(request: Request) -> Any:
             raise JiraError(413, "The request body is too large.")
         chunks.append(chunk)
     return parse_json_body(b"".join(chunks))
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise JiraError(400, "The request body must be a JSON object.")
+    return body
+
+
+def require_project(sandbox: JiraSandbox, project_id_or_key: str) -> dict[str, Any]:
+    project = sandbox.catalog.project(project_id_or_key)
+    if project is None:
+        raise JiraError(404, f"No project could be found with key '{project_id_or_key}'.")
+    return project
+
+
+def field_descriptions(
+    sandbox: JiraSandbox, selected: set[str], expansions: set[str]
+) -> dict[str, Any]:
+    """The ``names`` and ``schema`` members a search adds when its ``expand`` asks for them."""
+    described: dict[str, Any] = {}
+    if "names" in expansions:
+        described["names"] = {f: sandbox.catalog.fields[f].name for f in selected}
+    if "schema" in expansions:
+        described["schema"] = {f: sandbox.catalog.fields[f].schema for f in selected}
+    return described
 
 
 def parse_boolean(name: str, value: str | None, default: bool) -> bool:
@@ -269,8 +300,7 @@ def build_rest_router(version: str) -> APIRouter:
 
     @router.get("/myself", summary="The calling user.")
     async def myself(request: Request) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        caller = authenticate(request)
+        sandbox, caller = authenticated(request)
         bean = sandbox.catalog.user_bean(caller.account_id, base_url(request)) or {}
         bean.update(
             locale="en_US",
@@ -282,16 +312,14 @@ def build_rest_router(version: str) -> APIRouter:
 
     @router.get("/field", summary="System and custom fields.")
     async def list_fields(request: Request) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         return JiraJSONResponse(
             [sandbox.catalog.field_bean(f) for f in sandbox.catalog.fields.values()]
         )
 
     @router.get("/project", summary="All projects (legacy list).")
     async def list_projects(request: Request) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         base = base_url(request)
         return JiraJSONResponse(
             [
@@ -307,8 +335,7 @@ def build_rest_router(version: str) -> APIRouter:
         maxResults: int = Query(50, ge=0, le=1000),
         query: str = "",
     ) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         base = base_url(request)
         matching = [
             p
@@ -335,8 +362,7 @@ def build_rest_router(version: str) -> APIRouter:
         projectIdOrKey: str,
         expand: str | None = None,
     ) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         project = sandbox.catalog.project(projectIdOrKey)
         if project is None or (not projectIdOrKey.isdigit() and project["key"] != projectIdOrKey):
             raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
@@ -346,8 +372,7 @@ def build_rest_router(version: str) -> APIRouter:
 
     @router.get("/user", summary="One user by accountId.")
     async def get_user(request: Request, accountId: str | None = None) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         if not accountId:
             raise JiraError(400, "The accountId query parameter needs to be provided.")
         bean = (
@@ -367,8 +392,7 @@ def build_rest_router(version: str) -> APIRouter:
         startAt: int = Query(0, ge=0),
         maxResults: int = Query(50, ge=0, le=1000),
     ) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         if query is None and accountId is None:
             raise JiraError(400, "One of 'query' or 'accountId' query parameters must be provided.")
         needle = (query or "").lower()
@@ -386,8 +410,7 @@ def build_rest_router(version: str) -> APIRouter:
 
     @router.get("/priority", summary="All priorities.")
     async def list_priorities(request: Request) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         base = base_url(request)
         return JiraJSONResponse(
             [
@@ -401,8 +424,7 @@ def build_rest_router(version: str) -> APIRouter:
 
     @router.get("/status", summary="All statuses of the workflow.")
     async def list_statuses(request: Request) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         base = base_url(request)
         return JiraJSONResponse(
             [sandbox.catalog.status_bean(s, base, render_version) for s in sandbox.catalog.statuses]
@@ -410,8 +432,7 @@ def build_rest_router(version: str) -> APIRouter:
 
     @router.get("/issuetype", summary="All issue types.")
     async def list_issue_types(request: Request) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         base = base_url(request)
         return JiraJSONResponse(
             [
@@ -429,10 +450,8 @@ def build_rest_router(version: str) -> APIRouter:
         startAt: int = Query(0, ge=0),
         maxResults: int = Query(50, ge=0, le=200),
     ) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
-        if sandbox.catalog.project(projectIdOrKey) is None:
-            raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
+        sandbox, _ = authenticated(request)
+        require_project(sandbox, projectIdOrKey)
         base = base_url(request)
         types = [
             sandbox.catalog.issue_type_bean(t, base, render_version)
@@ -454,10 +473,8 @@ def build_rest_router(version: str) -> APIRouter:
         startAt: int = Query(0, ge=0),
         maxResults: int = Query(50, ge=0, le=200),
     ) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
-        if sandbox.catalog.project(projectIdOrKey) is None:
-            raise JiraError(404, f"No project could be found with key '{projectIdOrKey}'.")
+        sandbox, _ = authenticated(request)
+        require_project(sandbox, projectIdOrKey)
         if issueTypeId not in sandbox.catalog.issue_types:
             raise JiraError(404, f"The issue type with id '{issueTypeId}' does not exist.")
         base = base_url(request)
@@ -489,8 +506,7 @@ def build_rest_router(version: str) -> APIRouter:
     # -- issues ------------------------------------------------------------------------------
     @router.post("/issue", status_code=201, summary="Create an issue.", openapi_extra=ISSUE_BODY)
     async def create_issue(request: Request) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        caller = authenticate(request)
+        sandbox, caller = authenticated(request)
         body = await read_json(request)
         issue = sandbox.issues.create(context(request, caller), body, render_version)
         return JiraJSONResponse(
@@ -505,9 +521,8 @@ def build_rest_router(version: str) -> APIRouter:
         fields: list[str] | None = Query(None),
         expand: str | None = None,
     ) -> JiraJSONResponse:
-        sandbox = jira_of(request)
         # fieldsByKeys, properties and updateHistory are accepted and ignored (no effect here).
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         issue = sandbox.issues.require(issueIdOrKey)
         issue_view = view(request)
         selected = issue_view.select_fields(fields or [], "*all")
@@ -525,8 +540,7 @@ def build_rest_router(version: str) -> APIRouter:
         overrideEditableFlag: str | None = None,
         expand: str | None = None,
     ) -> Response:
-        sandbox = jira_of(request)
-        caller = authenticate(request)
+        sandbox, caller = authenticated(request)
         # notifyUsers=false only changes whether e-mails go out; the admin may always use it.
         parse_boolean("notifyUsers", notifyUsers, True)
         return_issue = parse_boolean("returnIssue", returnIssue, False)
@@ -546,8 +560,7 @@ def build_rest_router(version: str) -> APIRouter:
         issueIdOrKey: str,
         deleteSubtasks: str | None = None,
     ) -> Response:
-        sandbox = jira_of(request)
-        caller = authenticate(request)
+        sandbox, caller = authenticated(request)
         parse_boolean("deleteSubtasks", deleteSubtasks, False)
         issue = sandbox.issues.require(issueIdOrKey)
         sandbox.issues.delete(context(request, caller), issue)
@@ -557,8 +570,7 @@ def build_rest_router(version: str) -> APIRouter:
         "/issue/{issueIdOrKey}/editmeta", summary="Fields that can be edited, with choices."
     )
     async def edit_meta(request: Request, issueIdOrKey: str) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         sandbox.issues.require(issueIdOrKey)
         base = base_url(request)
         editable = [*EDITABLE_SYSTEM_FIELDS] + [
@@ -585,8 +597,7 @@ def build_rest_router(version: str) -> APIRouter:
         startAt: int = Query(0, ge=0),
         maxResults: int = Query(100, ge=0, le=1000),
     ) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         issue = sandbox.issues.require(issueIdOrKey)
         histories = issue["histories"]
         page = histories[startAt : startAt + maxResults]
@@ -612,8 +623,7 @@ def build_rest_router(version: str) -> APIRouter:
         orderBy: str | None = None,
         expand: str | None = None,
     ) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         issue = sandbox.issues.require(issueIdOrKey)
         comments = list(issue["comments"])
         if orderBy not in (None, "created", "+created", "-created"):
@@ -639,8 +649,7 @@ def build_rest_router(version: str) -> APIRouter:
     async def add_comment(
         request: Request, issueIdOrKey: str, expand: str | None = None
     ) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        caller = authenticate(request)
+        sandbox, caller = authenticated(request)
         issue = sandbox.issues.require(issueIdOrKey)
         body = await read_json(request)
         comment = sandbox.issues.add_comment(context(request, caller), issue, body, render_version)
@@ -648,8 +657,7 @@ def build_rest_router(version: str) -> APIRouter:
 
     @router.get("/issue/{issueIdOrKey}/comment/{commentId}", summary="One comment.")
     async def get_comment(request: Request, issueIdOrKey: str, commentId: str) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         issue = sandbox.issues.require(issueIdOrKey)
         return JiraJSONResponse(
             view(request).comment(issue, sandbox.issues.require_comment(issue, commentId))
@@ -667,8 +675,7 @@ def build_rest_router(version: str) -> APIRouter:
         notifyUsers: str | None = None,
         expand: str | None = None,
     ) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        caller = authenticate(request)
+        sandbox, caller = authenticated(request)
         parse_boolean("notifyUsers", notifyUsers, True)
         issue = sandbox.issues.require(issueIdOrKey)
         sandbox.issues.require_comment(issue, commentId)
@@ -682,8 +689,7 @@ def build_rest_router(version: str) -> APIRouter:
         "/issue/{issueIdOrKey}/comment/{commentId}", status_code=204, summary="Delete a comment."
     )
     async def delete_comment(request: Request, issueIdOrKey: str, commentId: str) -> Response:
-        sandbox = jira_of(request)
-        caller = authenticate(request)
+        sandbox, caller = authenticated(request)
         issue = sandbox.issues.require(issueIdOrKey)
         sandbox.issues.delete_comment(context(request, caller), issue, commentId)
         return no_content()
@@ -696,8 +702,7 @@ def build_rest_router(version: str) -> APIRouter:
         expand: str | None = None,
         transitionId: str | None = None,
     ) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         issue = sandbox.issues.require(issueIdOrKey)
         with_fields = "transitions.fields" in split_expand(expand)
         beans = []
@@ -717,8 +722,7 @@ def build_rest_router(version: str) -> APIRouter:
         openapi_extra=TRANSITION_BODY,
     )
     async def do_transition(request: Request, issueIdOrKey: str) -> Response:
-        sandbox = jira_of(request)
-        caller = authenticate(request)
+        sandbox, caller = authenticated(request)
         issue = sandbox.issues.require(issueIdOrKey)
         body = await read_json(request)
         sandbox.issues.transition(context(request, caller), issue, body, render_version)
@@ -731,8 +735,7 @@ def build_rest_router(version: str) -> APIRouter:
         openapi_extra=ATTACHMENT_BODY,
     )
     async def add_attachments(request: Request, issueIdOrKey: str) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        caller = authenticate(request)
+        sandbox, caller = authenticated(request)
         if request.headers.get("x-atlassian-token", "").lower() != "no-check":
             # Every multipart operation needs the XSRF opt-out header.
             raise JiraError(403, "XSRF check failed")
@@ -783,8 +786,7 @@ def build_rest_router(version: str) -> APIRouter:
 
     @router.get("/attachment/{attachmentId}", summary="Attachment metadata.")
     async def get_attachment(request: Request, attachmentId: str) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         metadata = sandbox.issues.attachment(attachmentId)
         bean = view(request).attachment(metadata, numeric_id=True)
         bean["properties"] = {}
@@ -792,8 +794,7 @@ def build_rest_router(version: str) -> APIRouter:
 
     @router.delete("/attachment/{attachmentId}", status_code=204, summary="Delete an attachment.")
     async def delete_attachment(request: Request, attachmentId: str) -> Response:
-        sandbox = jira_of(request)
-        caller = authenticate(request)
+        sandbox, caller = authenticated(request)
         sandbox.issues.delete_attachment(context(request, caller), attachmentId)
         return no_content()
 
@@ -803,8 +804,7 @@ def build_rest_router(version: str) -> APIRouter:
         attachmentId: str,
         redirect: str | None = None,
     ) -> Response:
-        sandbox = jira_of(request)
-        authenticate(request)
+        sandbox, _ = authenticated(request)
         metadata = sandbox.issues.attachment(attachmentId)
         path = sandbox.issues.attachment_path(metadata["id"])
         if not path.exists():
@@ -898,10 +898,7 @@ def build_rest_router(version: str) -> APIRouter:
                 bean.pop("fields")
             beans.append(bean)
         result: dict[str, Any] = {"issues": beans}
-        if "names" in expansions:
-            result["names"] = {f: sandbox.catalog.fields[f].name for f in selected}
-        if "schema" in expansions:
-            result["schema"] = {f: sandbox.catalog.fields[f].schema for f in selected}
+        result.update(field_descriptions(sandbox, selected, expansions))
         is_last = offset + len(page) >= len(found)
         if not is_last:
             result["nextPageToken"] = page_token(jql, offset + len(page))
@@ -929,9 +926,7 @@ def build_rest_router(version: str) -> APIRouter:
     )
     async def search_jql_post(request: Request) -> JiraJSONResponse:
         caller = authenticate(request)
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise JiraError(400, "The request body must be a JSON object.")
+        body = await read_json_object(request)
         return enhanced_search(
             request,
             caller,
@@ -946,8 +941,7 @@ def build_rest_router(version: str) -> APIRouter:
         "/search/approximate-count", summary="Count issues matching JQL.", openapi_extra=COUNT_BODY
     )
     async def approximate_count(request: Request) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        caller = authenticate(request)
+        sandbox, caller = authenticated(request)
         body = await read_json(request)
         jql = body.get("jql") if isinstance(body, dict) else None
         if not isinstance(jql, str):
@@ -984,10 +978,7 @@ def build_rest_router(version: str) -> APIRouter:
             "total": len(found),
             "issues": [issue_view.issue(issue, selected, expansions) for issue in page],
         }
-        if "names" in expansions:
-            result["names"] = {f: sandbox.catalog.fields[f].name for f in selected}
-        if "schema" in expansions:
-            result["schema"] = {f: sandbox.catalog.fields[f].schema for f in selected}
+        result.update(field_descriptions(sandbox, selected, expansions))
         return JiraJSONResponse(result)
 
     @router.get("/search", summary="Legacy search (offset pagination; deprecated in v3).")
@@ -1006,9 +997,7 @@ def build_rest_router(version: str) -> APIRouter:
     @router.post("/search", summary="Legacy search (body form).", openapi_extra=LEGACY_SEARCH_BODY)
     async def legacy_search_post(request: Request) -> JiraJSONResponse:
         caller = authenticate(request)
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise JiraError(400, "The request body must be a JSON object.")
+        body = await read_json_object(request)
         expand = body.get("expand")
         if isinstance(expand, list):
             expand = ",".join(str(e) for e in expand)
@@ -1098,6 +1087,10 @@ def build_site_router() -> APIRouter:
             raise JiraError(403, "You must be a Jira administrator to manage webhooks.")
         return caller
 
+    def admin_bean(request: Request, webhook: dict[str, Any]) -> dict[str, Any]:
+        sandbox = jira_of(request)
+        return sandbox.webhook_registry.admin_bean(webhook, base_url(request), sandbox.catalog)
+
     def webhook_id(raw: str) -> int:
         if not raw.isdigit() or len(raw) > 18:
             raise JiraError(404, f"No webhook with id {raw}.")
@@ -1116,7 +1109,7 @@ def build_site_router() -> APIRouter:
         body = await read_json(request)
         webhook = sandbox.webhook_registry.create_admin(body, caller.account_id)
         return JiraJSONResponse(
-            sandbox.webhook_registry.admin_bean(webhook, base_url(request), sandbox.catalog),
+            admin_bean(request, webhook),
             status_code=201,
         )
 
@@ -1144,9 +1137,7 @@ def build_site_router() -> APIRouter:
         sandbox = jira_of(request)
         admin_caller(request)
         webhook = sandbox.webhook_registry.admin(webhook_id(webhookId))
-        return JiraJSONResponse(
-            sandbox.webhook_registry.admin_bean(webhook, base_url(request), sandbox.catalog)
-        )
+        return JiraJSONResponse(admin_bean(request, webhook))
 
     @router.put(
         "/rest/webhooks/1.0/webhook/{webhookId}",
@@ -1161,9 +1152,7 @@ def build_site_router() -> APIRouter:
         sandbox.webhook_registry.admin(identifier)
         body = await read_json(request)
         webhook = sandbox.webhook_registry.update_admin(identifier, body, caller.account_id)
-        return JiraJSONResponse(
-            sandbox.webhook_registry.admin_bean(webhook, base_url(request), sandbox.catalog)
-        )
+        return JiraJSONResponse(admin_bean(request, webhook))
 
     @router.delete(
         "/rest/webhooks/1.0/webhook/{webhookId}",
@@ -1216,8 +1205,7 @@ def build_site_router() -> APIRouter:
         summary="Sites the bearer token can reach.",
     )
     async def accessible_resources(request: Request) -> JiraJSONResponse:
-        sandbox = jira_of(request)
-        caller = authenticate(request)
+        sandbox, caller = authenticated(request)
         if caller.method != "bearer":
             raise JiraError(401, NOT_AUTHENTICATED)
         root = str(request.base_url).rstrip("/")
