@@ -134,7 +134,9 @@ class FieldMapping(Base):
     """
 
     __tablename__ = "field_mappings"
-    __table_args__ = (UniqueConstraint("entity_mapping_id", "jira_field", "salesforce_field"),)
+    __table_args__ = (
+        UniqueConstraint("entity_mapping_id", "jira_field", "salesforce_field", "direction"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     entity_mapping_id: Mapped[str] = mapped_column(

@@ -335,3 +335,28 @@ def test_deleting_a_binding_removes_its_mappings(
     with container.session() as session:
         assert mapped_objects(session, connection_id) == set()
     assert api.get(f"/api/v1/connections/{connection_id}/bindings").json()["data"] == []
+
+
+def test_one_field_pair_may_have_a_push_row_and_a_pull_row_but_no_overlap(
+    api: TestClient, connection_id: str, binding: dict[str, Any]
+) -> None:
+    entity = api.post(
+        _entities(connection_id, binding), json={"salesforce_object": "Account", "fields": []}
+    ).json()["data"]
+    fields_url = f"{_entities(connection_id, binding)}/{entity['id']}/fields"
+    pair = {"jira_field": "summary", "salesforce_field": "Name"}
+
+    push_row = api.post(fields_url, json={**pair, "direction": "push"})
+    pull_row = api.post(
+        fields_url,
+        json={**pair, "direction": "pull", "value_map": {"pull": {"Acme": "ACME"}}},
+    )
+    both_row = api.post(fields_url, json={**pair, "direction": "both"})
+    pull_turned_push = api.patch(
+        f"{fields_url}/{pull_row.json()['data']['id']}", json={"direction": "push"}
+    )
+
+    assert push_row.status_code == 201, push_row.text
+    assert pull_row.status_code == 201, pull_row.text
+    assert both_row.status_code == 409
+    assert pull_turned_push.status_code == 409

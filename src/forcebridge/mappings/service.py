@@ -257,7 +257,7 @@ def add_field_mapping(
             if (existing.jira_field, existing.salesforce_field) == (
                 checked["jira_field"],
                 checked["salesforce_field"],
-            ):
+            ) and directions_overlap(existing.direction, checked["direction"]):
                 raise Conflict(
                     f"{checked['jira_field']} ↔ {checked['salesforce_field']} is already mapped.",
                     details=[
@@ -297,12 +297,30 @@ def update_field_mapping(
         raise ValidationFailed(
             str(error), details=[{"field": "unmapped", "message": str(error)}]
         ) from None
+    direction = changes.get("direction") or item.direction
+    for sibling in item.entity_mapping.field_mappings:
+        if (
+            sibling.id != item.id
+            and (sibling.jira_field, sibling.salesforce_field)
+            == (item.jira_field, item.salesforce_field)
+            and directions_overlap(sibling.direction, direction)
+        ):
+            raise Conflict(
+                f"{item.jira_field} ↔ {item.salesforce_field} is already mapped in that direction.",
+                details=[{"field": "direction", "message": "overlaps another row of this pair"}],
+            )
     for name, value in changes.items():
         if value is None and name not in ("unmapped_push_value", "unmapped_pull_value"):
             continue  # null means "unchanged" for the required columns
         setattr(item, name, value)
     session.flush()
     return item
+
+
+def directions_overlap(first: str, second: str) -> bool:
+    """Two rows of one field pair may coexist only as one push row and one pull row (as in SFJC,
+    e.g. to give each direction its own value map)."""
+    return first == second or "both" in (first, second)
 
 
 def delete_field_mapping(
@@ -494,7 +512,7 @@ class _Catalog:
     ) -> list[dict[str, Any]]:
         problems: list[dict[str, str]] = []
         checked: list[dict[str, Any]] = []
-        pairs: set[tuple[str, str]] = set()
+        pairs: dict[tuple[str, str], list[str]] = {}
         for index, item in enumerate(fields):
             jira_field = self._jira_field(item.jira_field)
             salesforce_field = self._salesforce_field(salesforce_object, item.salesforce_field)
@@ -527,11 +545,11 @@ class _Catalog:
             if jira_field is None or salesforce_field is None:
                 continue
             pair = (jira_field, str(salesforce_field["name"]))
-            if pair in pairs:
+            if any(directions_overlap(item.direction, other) for other in pairs.get(pair, [])):
                 problems.append(
                     {"field": f"{prefix}{index}", "message": "the same two fields are mapped twice"}
                 )
-            pairs.add(pair)
+            pairs.setdefault(pair, []).append(item.direction)
             values = item.model_dump()
             values.update(jira_field=pair[0], salesforce_field=pair[1])
             checked.append(values)

@@ -149,7 +149,7 @@ def upgrade() -> None:
         sa.Column("conflict_policy", sa.String(length=12), nullable=False),
         sa.ForeignKeyConstraint(["entity_mapping_id"], ["entity_mappings.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("entity_mapping_id", "jira_field", "salesforce_field"),
+        sa.UniqueConstraint("entity_mapping_id", "jira_field", "salesforce_field", "direction"),
     )
     # ### end Alembic commands ###
 
