@@ -79,8 +79,10 @@ def _install_feature_routers(app: FastAPI) -> None:
     from forcebridge.admin.ui import router as admin_ui_router
     from forcebridge.api.automation_routes import admin_router as automation_admin_router
     from forcebridge.api.automation_routes import webhook_router
+    from forcebridge.api.bulk_routes import bulk_router, quota_admin_router
     from forcebridge.api.external import router as external_router
     from forcebridge.api.sync_routes import router as sync_router
+    from forcebridge.webhooks.outbound_messages import router as outbound_message_router
 
     for router in (
         external_router,
@@ -88,6 +90,9 @@ def _install_feature_routers(app: FastAPI) -> None:
         webhook_router,
         admin_router,
         automation_admin_router,
+        bulk_router,
+        quota_admin_router,
+        outbound_message_router,
         admin_ui_router,
     ):
         app.include_router(router)

@@ -135,12 +135,13 @@ def _free_port(host: str) -> int:
 
 
 def _register_feature_commands() -> None:
+    from forcebridge.bulk import cli as bulk_commands
     from forcebridge.connections import cli as connection_commands
+    from forcebridge.jobs import cli as job_commands
     from forcebridge.sandbox import command as sandbox_command
 
-    connection_commands.register(app)
-    sandbox_command.register(app)
-    __import__("forcebridge.jobs.cli", fromlist=["register"]).register(app)
+    for feature in (connection_commands, job_commands, bulk_commands, sandbox_command):
+        feature.register(app)
 
 
 def main() -> None:

@@ -30,6 +30,9 @@ BUILTIN_HANDLER_MODULES: tuple[str, ...] = (
     "forcebridge.webhooks.processing:register_handlers",
     "forcebridge.polling.service:register_handlers",
     "forcebridge.jobs.retention:register_handlers",
+    "forcebridge.bulk.service:register_handlers",
+    "forcebridge.events.service:register_handlers",  # wraps sync.push/pull: before the guard
+    "forcebridge.quota.service:register_handlers",  # last: wraps the background handlers
 )
 
 

@@ -3,10 +3,13 @@
 from alembic import context
 
 from forcebridge import models  # noqa: F401  (registers the tables)
-from forcebridge.jobs import models as _automation_models  # noqa: F401
-from forcebridge.sync import models as sync_models  # noqa: F401  (the sync engine's tables)
-from forcebridge.sync import link_models  # noqa: F401  (comment and attachment links)
+from forcebridge.bulk import models as bulk_models  # noqa: F401  (bulk jobs)
 from forcebridge.db import Base
+from forcebridge.events import models as event_models  # noqa: F401  (outbound events)
+from forcebridge.jobs import models as _automation_models  # noqa: F401
+from forcebridge.quota import models as quota_models  # noqa: F401  (quota guard)
+from forcebridge.sync import link_models  # noqa: F401  (comment and attachment links)
+from forcebridge.sync import models as sync_models  # noqa: F401  (the sync engine's tables)
 
 config = context.config
 engine = config.attributes["engine"]

@@ -341,6 +341,8 @@ def push_value(
     mapped = map_push([rule], issue, jira_fields, describe, **options)
     if mapped.problems:
         return RuleValue(mapped.problems[0].field, problem=mapped.problems[0])
+    if not mapped.values:  # a pull-only rule (e.g. status) writes nothing to Salesforce
+        return RuleValue(rule.salesforce_field, absent=True)
     ((target, value),) = mapped.values.items()
     return RuleValue(target, value)
 

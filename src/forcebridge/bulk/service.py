@@ -1,0 +1,524 @@
+"""Bulk jobs: push every association of the issues a JQL finds, or pull every association of the
+records a SOQL query finds, as one resumable job resource.
+
+Accepting a request (``start_bulk_push``) resolves the JQL to associations once, stores them as
+the job's items and enqueues one ``bulk.push`` job, all in one transaction. The worker then
+processes the items in chunks of :data:`CHUNK_SIZE` associations, each chunk costing:
+
+- one Jira ``/search/jql`` read (``id in (...)`` with explicit fields) for the chunk's issues;
+- one sObject Collections update per object (200 records a call) for what changed.
+
+After each chunk the cursor and the counts move in one transaction. A worker killed mid-chunk
+leaves the cursor before that chunk; the next run repeats it, and the sync engine's stored
+fingerprints make the repeat write only what did not land. Between chunks the quota guard is
+consulted: when the org's quota runs low the job defers itself rather than spending the reserve.
+
+A bulk pull resolves its SOQL to record ids with one query (plus one per 2,000 rows), then pulls
+each association with the engine's ``pull_record`` (one record read and the issue's writes each:
+Jira has no batch edit), recording a failure per association without stopping the others.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forcebridge.associations.service import FlagChoice, RecordReference, associate
+from forcebridge.bulk.models import BULK_DONE, BULK_RUNNING, BulkJob
+from forcebridge.container import Container
+from forcebridge.errors import ForceBridgeError, InvalidInput, NotFound
+from forcebridge.jira.jql import format_jql
+from forcebridge.jobs.handlers import HandlerRegistry, JobContext
+from forcebridge.jobs.service import enqueue
+from forcebridge.models import Association, new_id
+from forcebridge.quota.service import defer, quota_state
+from forcebridge.salesforce.ids import normalize_id
+from forcebridge.sync.context import (
+    AssociationRef,
+    SyncContext,
+    ensure_modification_allowed,
+    jira_fields_to_read,
+)
+from forcebridge.sync.create import create_jira_issue
+from forcebridge.sync.pull import pull_record
+from forcebridge.sync.push import ISSUE_BOOKKEEPING_FIELDS, plan_push, record_results, write_planned
+from forcebridge.sync.state import load_fingerprints
+
+log = structlog.get_logger("forcebridge.bulk")
+
+BULK_PUSH_JOB = "bulk.push"
+BULK_PULL_JOB = "bulk.pull"
+BULK_ASSOCIATE_JOB = "bulk.associate"
+BULK_CREATE_JIRA_ISSUES_JOB = "bulk.create_jira_issues"
+ASSOCIATE_ROW_FIELDS = ("jiraIssueId", "son", "soid", "viewOnly", "autoPush", "autoPull")
+CHUNK_SIZE = 200  # sObject Collections take 200 records a call
+MAX_ITEMS = 50_000
+MAX_ERRORS_KEPT = 500
+SEARCH_PAGE_SIZE = 100
+
+
+def bulk_key(bulk_id: str) -> str:
+    return f"bulk:{bulk_id}"
+
+
+# -- accepting a request ----------------------------------------------------------------------
+
+
+def start_bulk_push(container: Container, connection_id: str, jql: str) -> BulkJob:
+    """Resolve ``jql`` to the connection's associations and queue their push."""
+    jql = (jql or "").strip()
+    if not jql or len(jql) > 10_000:
+        raise InvalidInput("jql is required (at most 10,000 characters).")
+    with SyncContext(container, connection_id) as context:
+        ensure_modification_allowed(context.connection)
+        issue_ids = [str(issue["id"]) for issue in context.jira.search(jql, fields=["id"])]
+    with container.session() as session:
+        association_ids = _associations_of_issues(session, connection_id, issue_ids)
+    return _create(container, connection_id, "push", {"jql": jql}, association_ids, BULK_PUSH_JOB)
+
+
+def start_bulk_pull(container: Container, connection_id: str, soql: str) -> BulkJob:
+    """Resolve ``soql`` (any query selecting ``Id``) to associations and queue their pull.
+
+    The query is the caller's own, run as the connection's Salesforce user, so it sees only
+    what that user may see; its rows' ``Id`` values name the records.
+    """
+    soql = (soql or "").strip()
+    if not soql or len(soql) > 10_000 or not soql[:7].upper().startswith("SELECT "):
+        raise InvalidInput(
+            "soql is required: a SELECT query returning Id (at most 10,000 characters)."
+        )
+    with SyncContext(container, connection_id) as context:
+        ensure_modification_allowed(context.connection)
+        record_ids = []
+        for row in context.salesforce.query(soql):
+            raw_id = row.get("Id")
+            if not isinstance(raw_id, str):
+                raise InvalidInput("The SOQL query must select Id.", hint="SELECT Id FROM Case …")
+            record_ids.append(normalize_id(raw_id))
+    with container.session() as session:
+        association_ids = _associations_of_records(session, connection_id, record_ids)
+    return _create(container, connection_id, "pull", {"soql": soql}, association_ids, BULK_PULL_JOB)
+
+
+def start_bulk_associate(
+    container: Container, connection_id: str, rows: list[dict[str, Any]]
+) -> BulkJob:
+    """Queue one association per row ``{jiraIssueId, son, soid, viewOnly?, autoPush?,
+    autoPull?}``; rows are checked for shape now and against Jira and Salesforce when run."""
+    if not rows:
+        raise InvalidInput("Send at least one row.")
+    items = []
+    for position, row in enumerate(rows, start=1):
+        unknown = sorted(set(row) - set(ASSOCIATE_ROW_FIELDS))
+        if unknown:
+            raise InvalidInput(f"Row {position}: unknown field(s) {', '.join(unknown)}.")
+        for required in ("jiraIssueId", "son", "soid"):
+            if not isinstance(row.get(required), str) or not row[required].strip():
+                raise InvalidInput(f"Row {position}: {required} is required.")
+        for flag in ("viewOnly", "autoPush", "autoPull"):
+            if row.get(flag) is not None and not isinstance(row[flag], bool):
+                raise InvalidInput(f"Row {position}: {flag} is true or false.")
+        items.append(json.dumps({key: row[key] for key in ASSOCIATE_ROW_FIELDS if key in row}))
+    return _create(
+        container, connection_id, "associate", {"rows": len(rows)}, items, BULK_ASSOCIATE_JOB
+    )
+
+
+def start_bulk_create_jira_issues(
+    container: Container,
+    connection_id: str,
+    *,
+    salesforce_object: str,
+    project_id: str,
+    issue_type_id: str,
+    record_ids: list[str] | None = None,
+    soql: str | None = None,
+) -> BulkJob:
+    """Queue a Jira issue per record (named by ids, or found by a SOQL returning Id)."""
+    if (record_ids is None) == (soql is None):
+        raise InvalidInput('Send either "soids" or "soql".')
+    if soql is not None:
+        if not soql.strip()[:7].upper().startswith("SELECT "):
+            raise InvalidInput("soql must be a SELECT query returning Id.")
+        with SyncContext(container, connection_id) as context:
+            ensure_modification_allowed(context.connection)
+            record_ids = [str(row.get("Id")) for row in context.salesforce.query(soql)]
+    assert record_ids is not None
+    canonical = list(
+        dict.fromkeys(normalize_id(raw, sobject=salesforce_object) for raw in record_ids)
+    )
+    return _create(
+        container,
+        connection_id,
+        "create_jira_issues",
+        {
+            "son": salesforce_object,
+            "projectId": project_id,
+            "issueTypeId": issue_type_id,
+            **({"soql": soql} if soql is not None else {}),
+        },
+        canonical,
+        BULK_CREATE_JIRA_ISSUES_JOB,
+    )
+
+
+def _create(
+    container: Container,
+    connection_id: str,
+    kind: str,
+    request: dict[str, Any],
+    association_ids: list[str],
+    job_kind: str,
+) -> BulkJob:
+    now = container.clock()
+    with container.session() as session:
+        if len(association_ids) > MAX_ITEMS:
+            raise InvalidInput(
+                f"The JQL matches {len(association_ids)} associations; at most {MAX_ITEMS}.",
+                hint="Narrow the JQL (e.g. by project or updated date) and send several jobs.",
+            )
+        bulk = BulkJob(
+            id=new_id(),
+            connection_id=connection_id,
+            kind=kind,
+            state=BULK_RUNNING if association_ids else BULK_DONE,
+            request=request,
+            items=association_ids,
+            cursor=0,
+            done=0,
+            failed=0,
+            errors=[],
+            created_at=now,
+            updated_at=now,
+            finished_at=None if association_ids else now,
+        )
+        session.add(bulk)
+        if association_ids:
+            enqueue(
+                session,
+                job_kind,
+                {"bulk_id": bulk.id},
+                connection_id=connection_id,
+                coalesce_key=bulk_key(bulk.id),
+            )
+        session.flush()
+        session.expunge(bulk)
+        return bulk
+
+
+def _associations_of_records(
+    session: Session, connection_id: str, record_ids: list[str]
+) -> list[str]:
+    found: list[str] = []
+    for start in range(0, len(record_ids), 500):
+        found.extend(
+            session.scalars(
+                select(Association.id)
+                .where(
+                    Association.connection_id == connection_id,
+                    Association.salesforce_id.in_(record_ids[start : start + 500]),
+                    Association.view_only.is_(False),
+                )
+                .order_by(Association.salesforce_id, Association.id)
+            )
+        )
+    return found
+
+
+def _associations_of_issues(
+    session: Session, connection_id: str, issue_ids: list[str]
+) -> list[str]:
+    found: list[str] = []
+    # SQLite caps bound parameters; 500 ids a query stays far below every engine's limit.
+    for start in range(0, len(issue_ids), 500):
+        found.extend(
+            session.scalars(
+                select(Association.id)
+                .where(
+                    Association.connection_id == connection_id,
+                    Association.jira_issue_id.in_(issue_ids[start : start + 500]),
+                    Association.view_only.is_(False),
+                )
+                .order_by(Association.jira_issue_id, Association.id)
+            )
+        )
+    return found
+
+
+# -- reading it back --------------------------------------------------------------------------
+
+
+def get_bulk_job(session: Session, connection_id: str, bulk_id: str) -> BulkJob:
+    """The job, only for its own connection (another connection's id is simply not found)."""
+    bulk = session.get(BulkJob, bulk_id)
+    if bulk is None or bulk.connection_id != connection_id:
+        raise NotFound(f"No bulk job with id {bulk_id}.")
+    return bulk
+
+
+def bulk_view(session: Session, bulk: BulkJob, now: datetime) -> dict[str, Any]:
+    quota = quota_state(session, bulk.connection_id, now=now)
+    return {
+        "id": bulk.id,
+        "kind": bulk.kind,
+        "state": bulk.state,
+        "request": bulk.request,
+        "total": len(bulk.items),
+        "done": bulk.done,
+        "failed": bulk.failed,
+        "remaining": len(bulk.items) - bulk.cursor,
+        "errors": bulk.errors,
+        "quota": {"paused": quota.paused, "resumesAt": quota.as_dict()["resumesAt"]},
+        "createdAt": bulk.created_at.isoformat(),
+        "finishedAt": bulk.finished_at.isoformat() if bulk.finished_at else None,
+    }
+
+
+# -- the worker's side ------------------------------------------------------------------------
+
+
+def register_handlers(registry: HandlerRegistry) -> None:
+    registry.register(BULK_PUSH_JOB, run_bulk_push)
+    registry.register(BULK_PULL_JOB, run_bulk_pull)
+    registry.register(BULK_ASSOCIATE_JOB, run_bulk_associate)
+    registry.register(BULK_CREATE_JIRA_ISSUES_JOB, run_bulk_create_jira_issues)
+
+
+def run_bulk_push(job: JobContext) -> None:
+    _run_chunks(job, push_chunk)
+
+
+def run_bulk_pull(job: JobContext) -> None:
+    _run_chunks(job, pull_chunk)
+
+
+def run_bulk_associate(job: JobContext) -> None:
+    _run_chunks(job, associate_chunk)
+
+
+def run_bulk_create_jira_issues(job: JobContext) -> None:
+    with job.container.session() as session:
+        bulk = session.get(BulkJob, str(job.payload.get("bulk_id", "")))
+        request = dict(bulk.request) if bulk is not None else {}
+
+    def create_chunk(
+        container: Container, connection_id: str, record_ids: list[str]
+    ) -> tuple[int, list[dict[str, Any]]]:
+        return create_jira_issues_chunk(container, connection_id, record_ids, request)
+
+    _run_chunks(job, create_chunk)
+
+
+def create_jira_issues_chunk(
+    container: Container, connection_id: str, record_ids: list[str], request: dict[str, Any]
+) -> tuple[int, list[dict[str, Any]]]:
+    """Create an issue per record. A record already linked to an issue of the project is
+    skipped (counted done): that is what makes a chunk run twice create nothing twice, and the
+    engine's pending-create marker covers a create whose answer was lost."""
+    salesforce_object = str(request.get("son", ""))
+    project_id = str(request.get("projectId", ""))
+    with container.session() as session:
+        already = set(
+            session.scalars(
+                select(Association.salesforce_id).where(
+                    Association.connection_id == connection_id,
+                    Association.salesforce_id.in_(record_ids),
+                    Association.jira_project_id == project_id,
+                )
+            )
+        )
+    failures: list[dict[str, Any]] = []
+    for record_id in record_ids:
+        if record_id in already:
+            continue
+        try:
+            create_jira_issue(
+                container,
+                connection_id,
+                salesforce_object=salesforce_object,
+                salesforce_id=record_id,
+                project_id=project_id,
+                issue_type_id=str(request.get("issueTypeId", "")),
+                trigger="bulk",
+            )
+        except ForceBridgeError as error:
+            failures.append({"soid": record_id, "error": error.message})
+    return len(record_ids) - len(failures), failures
+
+
+def associate_chunk(
+    container: Container, connection_id: str, rows: list[str]
+) -> tuple[int, list[dict[str, Any]]]:
+    """Associate each row; ``allowUpsert`` semantics, so a chunk run again changes nothing."""
+    failures: list[dict[str, Any]] = []
+    for encoded in rows:
+        row = json.loads(encoded)
+        flags = FlagChoice(
+            view_only=row.get("viewOnly"),
+            auto_push=row.get("autoPush"),
+            auto_pull=row.get("autoPull"),
+        )
+        try:
+            associate(
+                container,
+                connection_id,
+                row["jiraIssueId"],
+                RecordReference(row["son"], row["soid"], flags),
+                allow_upsert=True,
+            )
+        except ForceBridgeError as error:
+            failures.append({"item": row, "error": error.message})
+    return len(rows) - len(failures), failures
+
+
+def _run_chunks(
+    job: JobContext,
+    process: Callable[[Container, str, list[str]], tuple[int, list[dict[str, Any]]]],
+) -> None:
+    container = job.container
+    bulk_id = str(job.payload.get("bulk_id", ""))
+    while True:
+        with container.session() as session:
+            bulk = session.get(BulkJob, bulk_id)
+            if bulk is None or bulk.state != BULK_RUNNING:
+                return
+            cursor = bulk.cursor
+            chunk = list(bulk.items[cursor : cursor + CHUNK_SIZE])
+            connection_id = bulk.connection_id
+            if cursor > 0:
+                quota = quota_state(session, connection_id, now=container.clock())
+                if quota.paused and quota.resumes_at is not None:
+                    defer(session, job, quota.resumes_at)
+                    log.info("bulk.deferred_for_quota", bulk_id=bulk_id, cursor=cursor)
+                    return
+        if not chunk:
+            _finish(container, bulk_id)
+            return
+        done, failures = process(container, connection_id, chunk)
+        _advance(container, bulk_id, cursor, len(chunk), done, failures)
+
+
+def push_chunk(
+    container: Container, connection_id: str, association_ids: list[str]
+) -> tuple[int, list[dict[str, Any]]]:
+    """Push one chunk: one issue search, one Collections update per object. Returns the
+    number of associations that synced and the failures (association id, error)."""
+    started = container.clock()
+    clock_start = time.perf_counter()
+    with SyncContext(container, connection_id) as context:
+        ensure_modification_allowed(context.connection)
+        with container.session() as session:
+            rows = session.scalars(select(Association).where(Association.id.in_(association_ids)))
+            associations = [AssociationRef.from_model(row) for row in rows]
+            stored = load_fingerprints(session, (a.id for a in associations))
+        issues = _read_issues(context, associations)
+        failures: list[dict[str, Any]] = []
+        plans = []
+        for association in associations:
+            issue = issues.get(association.jira_issue_id)
+            if issue is None:
+                failures.append(_failure(association.id, "The Jira issue is gone or not visible."))
+                continue
+            plans.append(plan_push(context, association, issue, stored))
+        write_planned(context, plans)
+        results = [plan.result for plan in plans]
+        record_results(context, results, "bulk", started, clock_start)
+    for result in results:
+        if result.outcome == "failed":
+            message = result.error.message if result.error else "No mapped field could be written."
+            failures.append(_failure(result.association_id, message))
+    missing = set(association_ids) - {a.id for a in associations}
+    failures.extend(_failure(gone, "The association was deleted.") for gone in sorted(missing))
+    return len(association_ids) - len(failures), failures
+
+
+def pull_chunk(
+    container: Container, connection_id: str, association_ids: list[str]
+) -> tuple[int, list[dict[str, Any]]]:
+    """Pull each association of one chunk; a failure is recorded and the others go on."""
+    with container.session() as session:
+        rows = list(session.scalars(select(Association).where(Association.id.in_(association_ids))))
+        targets = [
+            (row.id, row.jira_issue_id, row.salesforce_object, row.salesforce_id) for row in rows
+        ]
+    failures: list[dict[str, Any]] = []
+    for association_id, issue_id, salesforce_object, salesforce_id in targets:
+        try:
+            report = pull_record(
+                container, connection_id, issue_id, salesforce_object, salesforce_id, trigger="bulk"
+            )
+        except ForceBridgeError as error:
+            failures.append(_failure(association_id, error.message))
+            continue
+        failed = [result for result in report.results if result.outcome == "failed"]
+        if failed and failed[0].association_id == association_id:
+            message = failed[0].error.message if failed[0].error else "Nothing could be written."
+            failures.append(_failure(association_id, message))
+    missing = set(association_ids) - {target[0] for target in targets}
+    failures.extend(_failure(gone, "The association was deleted.") for gone in sorted(missing))
+    return len(association_ids) - len(failures), failures
+
+
+def _read_issues(
+    context: SyncContext, associations: list[AssociationRef]
+) -> dict[str, dict[str, Any]]:
+    if not associations:
+        return {}
+    fields: list[str] = []
+    for project_id, salesforce_object in {
+        (a.jira_project_id, a.salesforce_object) for a in associations
+    }:
+        rules = [r for r in context.candidate_rules(project_id, salesforce_object)]
+        fields.extend(
+            jira_fields_to_read([r for r in rules if r.applies_to("push")], context.jira_fields())
+        )
+    fields.extend(ISSUE_BOOKKEEPING_FIELDS)
+    issue_ids = sorted({a.jira_issue_id for a in associations}, key=int)
+    jql = format_jql("id in {} ORDER BY id", issue_ids)
+    return {
+        str(issue["id"]): issue
+        for issue in context.jira.search(
+            jql, fields=list(dict.fromkeys(fields)), page_size=SEARCH_PAGE_SIZE
+        )
+    }
+
+
+def _failure(association_id: str, message: str) -> dict[str, Any]:
+    return {"associationId": association_id, "error": message}
+
+
+def _advance(
+    container: Container,
+    bulk_id: str,
+    cursor: int,
+    size: int,
+    done: int,
+    failures: list[dict[str, Any]],
+) -> None:
+    now = container.clock()
+    with container.session() as session:
+        bulk = session.get(BulkJob, bulk_id)
+        if bulk is None or bulk.cursor != cursor:
+            return  # another run already recorded this chunk
+        bulk.cursor = cursor + size
+        bulk.done += done
+        bulk.failed += len(failures)
+        bulk.errors = (list(bulk.errors) + failures)[:MAX_ERRORS_KEPT]
+        bulk.updated_at = now
+        if bulk.cursor >= len(bulk.items):
+            bulk.state, bulk.finished_at = BULK_DONE, now
+
+
+def _finish(container: Container, bulk_id: str) -> None:
+    with container.session() as session:
+        bulk = session.get(BulkJob, bulk_id)
+        if bulk is not None and bulk.state == BULK_RUNNING:
+            bulk.state, bulk.finished_at = BULK_DONE, container.clock()
