@@ -433,3 +433,26 @@ def test_a_copy_pulled_from_one_record_is_not_pushed_to_another_record_of_the_is
         ]
     )
     assert other_comments_after == other_comments_before
+
+
+def test_two_way_sync_copies_comments_both_ways_and_then_nothing_more(world):
+    from forcebridge.sync.engine import sync_association
+
+    world.jira_comment("From Jira")
+    world.salesforce_comment("From Salesforce")
+
+    first = sync_association(world.container, world.connection_id, world.association_id)
+    second = sync_association(world.container, world.connection_id, world.association_id)
+
+    assert first.results[0].error is None
+    assert [row["CommentBody"] for row in _case_comments(world)] == [
+        "From Salesforce",
+        "[From Jira] Alice Agent:\nFrom Jira",
+    ]
+    assert sorted(adf_to_text(comment["body"]) for comment in world.jira_comments()) == [
+        "From Jira",
+        "[From Salesforce] Sandbox Agent:\nFrom Salesforce",
+    ]
+    assert second.results[0].error is None
+    assert len(_case_comments(world)) == 2
+    assert len(world.jira_comments()) == 2

@@ -23,7 +23,7 @@ from typing import Any
 from forcebridge.associations.service import get_association
 from forcebridge.container import Container
 from forcebridge.errors import ForceBridgeError
-from forcebridge.sync import conversion
+from forcebridge.sync import conversion, extensions
 from forcebridge.sync.context import (
     AssociationRef,
     RuleValue,
@@ -82,6 +82,12 @@ def sync_association(
             )
             record = read_record(context, association, rules)
             _reconcile(context, association, rules, issue, record, result)
+            # Both reads already carry comments and files: copy the new ones each way. The
+            # link tables keep what one direction wrote from coming back in the other.
+            extensions.push_extras(
+                context, [PlannedWrite(association=association, result=result)], issue
+            )
+            extensions.pull_extras(context, association.id, result, record)
         except ForceBridgeError as error:
             result.error = error
             record_results(context, [result], trigger, started, clock_start, issue_type_id)
