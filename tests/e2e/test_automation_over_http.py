@@ -161,8 +161,17 @@ def test_a_case_edit_reaches_the_issue_through_an_outbound_message(world_without
         what="the issue's summary to follow the outbound message",
     )
     assert issue["fields"]["summary"] == "Pushed by Salesforce itself"
-    with world.salesforce() as salesforce:
-        deliveries = salesforce.get("/__sandbox/salesforce/outbound-messages/deliveries").json()
+
+    # The sandbox records the Ack on its delivery thread, which can finish after the pull.
+    def outbound_deliveries():
+        with world.salesforce() as salesforce:
+            return salesforce.get("/__sandbox/salesforce/outbound-messages/deliveries").json()
+
+    deliveries = wait_for(
+        outbound_deliveries,
+        lambda found: [delivery["status"] for delivery in found] != ["pending"],
+        what="the sandbox to record the outbound message's Ack",
+    )
     assert [delivery["status"] for delivery in deliveries] == ["delivered"]  # the Ack was read
 
 
