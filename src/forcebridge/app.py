@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from forcebridge import __version__
@@ -96,8 +96,3 @@ def _install_feature_routers(app: FastAPI) -> None:
         admin_ui_router,
     ):
         app.include_router(router)
-
-
-def get_container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from forcebridge.admin.auth import require_admin
+from forcebridge.api.deps import ContainerDep
 from forcebridge.api.envelope import Envelope, error_responses, success
 from forcebridge.connections import service as connections
 from forcebridge.connections.health import run_connection_test
@@ -68,14 +69,6 @@ _AUTH_ERRORS = (401,)
 _READ_ERRORS = (401, 404)
 _WRITE_ERRORS = (400, 401, 404, 422)
 _VENDOR_ERRORS = (502, 503)
-
-
-def get_container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
-
-
-ContainerDep = Annotated[Container, Depends(get_container)]
 
 
 # -- connections ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from forcebridge.admin.auth import require_admin
+from forcebridge.api.deps import ContainerDep
 from forcebridge.api.envelope import Envelope, error_responses, success
 from forcebridge.api.errors import error_body
 from forcebridge.container import Container
@@ -37,13 +38,6 @@ from forcebridge.webhooks.secrets import rotate_webhook_secret
 ConnectionId = Annotated[str, Path(min_length=1, max_length=64, description="A connection id.")]
 JobId = Annotated[str, Path(min_length=1, max_length=64, description="A job id.")]
 
-
-def _container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
-
-
-ContainerDep = Annotated[Container, Depends(_container)]
 
 # -- webhook intake -------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from forcebridge.admin.auth import require_admin
-from forcebridge.api.deps import TokenDep, api_token_header
+from forcebridge.api.deps import ContainerDep, TokenDep, api_token_header
 from forcebridge.api.envelope import Envelope, error_responses, success
 from forcebridge.api.schemas import SALESFORCE_OBJECT_PATTERN
 from forcebridge.bulk.service import (
@@ -42,7 +42,6 @@ from forcebridge.bulk.service import (
     start_bulk_push,
 )
 from forcebridge.connections.service import get_connection
-from forcebridge.container import Container
 from forcebridge.errors import InvalidInput, PayloadTooLarge
 from forcebridge.events.service import event_url, remove_event_url, set_event_url
 from forcebridge.quota.service import quota_state
@@ -51,12 +50,6 @@ from forcebridge.salesforce.soql import format_soql
 ConnectionId = Annotated[str, Path(min_length=1, max_length=64, description="A connection id.")]
 
 
-def _container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
-
-
-ContainerDep = Annotated[Container, Depends(_container)]
 BulkJobId = Annotated[str, Path(min_length=1, max_length=64, description="A bulk job id.")]
 
 bulk_router = APIRouter(

@@ -21,11 +21,11 @@ from forcebridge.admin.ui.charts import horizontal_bars, stacked_bars
 from forcebridge.admin.ui.rendering import (
     AdminPost,
     AdminSession,
-    ContainerDep,
     UiRoute,
     redirect,
     render,
 )
+from forcebridge.api.deps import ContainerDep
 from forcebridge.connections import service as connections
 from forcebridge.container import Container
 from forcebridge.jobs import service as jobs

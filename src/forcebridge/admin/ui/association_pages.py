@@ -19,11 +19,11 @@ from sqlalchemy import select
 from forcebridge.admin.ui.rendering import (
     AdminPost,
     AdminSession,
-    ContainerDep,
     UiRoute,
     redirect,
     render,
 )
+from forcebridge.api.deps import ContainerDep
 from forcebridge.associations import service as associations
 from forcebridge.associations.service import FlagChoice, RecordReference
 from forcebridge.connections import service as connections

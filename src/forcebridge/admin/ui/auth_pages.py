@@ -17,7 +17,6 @@ from forcebridge.admin.auth import AdminAuthenticator, create_admin_user
 from forcebridge.admin.ui.rendering import (
     STATIC_DIR,
     AnySession,
-    ContainerDep,
     CsrfSession,
     UiRoute,
     login_throttle,
@@ -26,6 +25,7 @@ from forcebridge.admin.ui.rendering import (
     safe_next,
     session_manager,
 )
+from forcebridge.api.deps import ContainerDep
 from forcebridge.container import Container
 from forcebridge.errors import ForceBridgeError
 from forcebridge.models import AdminUser

@@ -19,12 +19,12 @@ from forcebridge.admin.api import example_call, token_view
 from forcebridge.admin.ui.rendering import (
     AdminPost,
     AdminSession,
-    ContainerDep,
     UiRoute,
     redirect,
     render,
     validation_sentences,
 )
+from forcebridge.api.deps import ContainerDep
 from forcebridge.connections import service as connections
 from forcebridge.connections.health import run_connection_test
 from forcebridge.connections.schemas import ConnectionCreate, ConnectionUpdate

@@ -18,13 +18,13 @@ from pydantic import ValidationError
 from forcebridge.admin.ui.rendering import (
     AdminPost,
     AdminSession,
-    ContainerDep,
     UiRoute,
     parse_form,
     redirect,
     render,
     validation_sentences,
 )
+from forcebridge.api.deps import ContainerDep
 from forcebridge.connections import service as connections
 from forcebridge.connections.clients import clients_for
 from forcebridge.container import Container

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
 from forcebridge.admin.ui.sessions import CSRF_FIELD, LoginThrottle, SessionManager, UiSession
-from forcebridge.container import Container
+from forcebridge.api.deps import get_container
 from forcebridge.errors import ForceBridgeError, ValidationFailed
 from forcebridge.models import AdminUser
 
@@ -75,11 +75,6 @@ class CsrfRejected(Exception):
     """A form post without the session's CSRF token (or from another origin)."""
 
 
-def container_of(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
-
-
 def session_manager(request: Request) -> SessionManager:
     state = request.app.state
     manager: SessionManager | None = getattr(state, "admin_ui_sessions", None)
@@ -113,7 +108,7 @@ def admin_session(
     """The signed-in admin's session; an admin deleted since signing in is signed out."""
     if not session.signed_in:
         raise LoginRequired
-    with container_of(request).session() as db:
+    with get_container(request).session() as db:
         exists = db.scalar(select(AdminUser.id).where(AdminUser.id == session.admin_id))
     if exists is None:
         session_manager(request).end(session)
@@ -149,7 +144,6 @@ AnySession = Annotated[UiSession, Depends(ui_session)]
 AdminSession = Annotated[UiSession, Depends(admin_session)]
 AdminPost = Annotated[UiSession, Depends(signed_in_post)]
 CsrfSession = Annotated[UiSession, Depends(csrf_protected)]
-ContainerDep = Annotated[Container, Depends(container_of)]
 
 
 def render(
