@@ -24,12 +24,13 @@ test: install test-sqlite test-postgres
 test-sqlite: install
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
-# The same suite (minus the emulators, which keep their own storage) on PostgreSQL.
+# The same suite (minus the emulators, which keep their own storage) on PostgreSQL + RedisHuey.
 test-postgres: install
-	@if [ "$$CI" = "true" ] || pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
-		FORCEBRIDGE_TEST_DATABASE=postgres $(BIN)/pytest -n $(PYTEST_WORKERS) -q --ignore=tests/sandbox; \
+	@if [ "$$CI" = "true" ] || { pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 ping; } >/dev/null 2>&1; then \
+		FORCEBRIDGE_TEST_DATABASE=postgres FORCEBRIDGE_TEST_QUEUE=redis \
+			$(BIN)/pytest -n $(PYTEST_WORKERS) -q --ignore=tests/sandbox; \
 	else \
-		echo "PostgreSQL not reachable on 127.0.0.1:5432: skipping the PostgreSQL pass"; \
+		echo "PostgreSQL or Redis not reachable on 127.0.0.1: skipping the PostgreSQL + Redis pass"; \
 	fi
 
 check: install

@@ -8,6 +8,10 @@
   (``https://sandbox.atlassian.net``, ``https://sandbox.my.salesforce.com``) routed in process,
   so the URL guard, auth and clients run exactly as in production.
 - ``app`` / ``client``: the FastAPI app and a TestClient on it.
+- the job queue: SqliteHuey in the data directory, or, when ``FORCEBRIDGE_TEST_QUEUE=redis``,
+  RedisHuey at ``FORCEBRIDGE_TEST_REDIS_URL`` (default 127.0.0.1:6379/0) for every test, worker
+  subprocesses included: ``FORCEBRIDGE_REDIS_URL`` and a queue name of the test's own are set in
+  the environment, and the test's keys are deleted afterwards.
 """
 
 from __future__ import annotations
@@ -35,6 +39,36 @@ def backend_missing(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required backend missing under CI: {reason}")
     pytest.skip(reason)
+
+
+def _redis_url() -> str:
+    return os.environ.get("FORCEBRIDGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(autouse=True)
+def job_queue_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """``sqlite`` (the default), or ``redis`` when ``FORCEBRIDGE_TEST_QUEUE=redis``.
+
+    Tests share one Redis, so each gets a queue name of its own: huey prefixes every key with it.
+    """
+    if os.environ.get("FORCEBRIDGE_TEST_QUEUE") != "redis":
+        yield "sqlite"
+        return
+    import redis
+
+    url = _redis_url()
+    server = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        server.ping()
+    except redis.RedisError as error:
+        backend_missing(f"Redis not reachable at {url}: {error}")
+    queue_name = f"forcebridge-test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("FORCEBRIDGE_REDIS_URL", url)
+    monkeypatch.setenv("FORCEBRIDGE_QUEUE_NAME", queue_name)
+    yield "redis"
+    for key in server.scan_iter(match=f"*{queue_name}*", count=1000):
+        server.delete(key)
+    server.close()
 
 
 def _postgres_url() -> str:

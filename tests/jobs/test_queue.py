@@ -73,3 +73,16 @@ def test_a_lost_message_is_dispatched_again_by_the_sweeper(
     runner.queue = queue
     assert runner.sweep() == 1
     assert queue.pending_count() == 1
+
+
+def test_the_suite_runs_on_the_queue_backend_it_was_asked_for(
+    container: Container, job_queue_backend: str
+) -> None:
+    """``make test`` runs the PostgreSQL pass with ``FORCEBRIDGE_TEST_QUEUE=redis``: every
+    container of that pass must dispatch through RedisHuey, not silently through SQLite."""
+    from huey import RedisHuey, SqliteHuey
+
+    from forcebridge.jobs.queue import job_queue
+
+    expected = RedisHuey if job_queue_backend == "redis" else SqliteHuey
+    assert isinstance(job_queue(container).huey, expected)
