@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from builders import ADMIN_PASSWORD, ADMIN_USERNAME, create_admin, create_sandbox_connection
+from forcebridge.admin.models import EndedUiSession
 from forcebridge.admin.ui.sessions import COOKIE_NAME, LOGIN_FAILURE_LIMIT, LoginThrottle
 from forcebridge.container import Container
 from forcebridge.models import AdminUser, ApiToken
@@ -212,6 +213,24 @@ def test_sign_out_ends_the_session_even_for_a_copied_cookie(
     admin_client.cookies.clear()
     admin_client.cookies.set(COOKIE_NAME, copied, path="/admin")
     assert admin_client.get("/admin/", follow_redirects=False).status_code == 303
+
+
+def test_sign_out_on_one_serve_process_ends_the_session_on_the_others(
+    admin_client: TestClient, container: Container
+) -> None:
+    """Two ``serve`` processes share the database, not their memory: a second app on the same
+    container stands for the other process."""
+    from forcebridge.app import create_app
+
+    cookie = admin_client.cookies[COOKIE_NAME]
+    with TestClient(create_app(container=container), raise_server_exceptions=False) as other:
+        other.cookies.set(COOKIE_NAME, cookie, path="/admin")
+        assert other.get("/admin/", follow_redirects=False).status_code == 200
+        page = admin_client.get("/admin/")
+        admin_client.post("/admin/logout", data={"csrf_token": csrf_token(page.text)})
+        assert other.get("/admin/", follow_redirects=False).status_code == 303
+    with container.session() as db:
+        assert db.scalar(select(func.count()).select_from(EndedUiSession)) == 1
 
 
 def test_a_tampered_session_cookie_is_ignored(admin_client: TestClient) -> None:

@@ -6,9 +6,11 @@ and kept encrypted in ``installation_secrets`` (like the API-token signing key),
 restarts and never appears in settings or logs. Every visitor gets a session before signing in,
 which gives the sign-in and first-run forms a CSRF token too.
 
-Signing out forgets the session id in this process (a copied cookie stops working at once), and
-every session expires after :data:`SESSION_MAX_AGE` regardless. The cookie is ``HttpOnly``,
-``SameSite=Lax`` and ``Secure`` when the request came over https.
+Signing out ends the session id in the database (``admin_ui_ended_sessions``), so a copied
+cookie stops working at once on every ``serve`` process; each process also remembers the ids it
+ended, to skip the lookup for them. Every session expires after :data:`SESSION_MAX_AGE`
+regardless, and an ended id is forgotten once no cookie carrying it can still be valid. The
+cookie is ``HttpOnly``, ``SameSite=Lax`` and ``Secure`` when the request came over https.
 
 Login throttling counts failures per (username, client IP) in a sliding window: a password guesser
 is slowed for one account without letting anyone lock an admin out from every address.
@@ -16,17 +18,22 @@ is slowed for one account without letting anyone lock an admin out from every ad
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 
+from forcebridge.admin.models import EndedUiSession
 from forcebridge.container import Container
 from forcebridge.models import InstallationSecret
 
@@ -115,7 +122,7 @@ class SessionManager:
             except BadSignature:
                 payload = None
             session = _from_payload(payload)
-            if session is not None and not self._is_ended(session.session_id):
+            if session is not None and not self._is_ended(session):
                 return session
         return UiSession.fresh()
 
@@ -134,6 +141,22 @@ class SessionManager:
             self._ended = {sid: until for sid, until in self._ended.items() if until > now}
             self._ended[session.session_id] = now + SESSION_MAX_AGE
         session.ended = True
+        if session.signed_in:  # an anonymous session grants nothing: no need to share its end
+            self._end_everywhere(session.session_id)
+
+    def _end_everywhere(self, session_id: str) -> None:
+        now = datetime.now(UTC)
+        try:
+            with self._container.session() as db:
+                db.execute(delete(EndedUiSession).where(EndedUiSession.expires_at < now))
+                db.add(
+                    EndedUiSession(
+                        session_hash=_session_hash(session_id),
+                        expires_at=now + timedelta(seconds=SESSION_MAX_AGE),
+                    )
+                )
+        except IntegrityError:
+            pass  # ended twice (two tabs signing out at once): it is ended either way
 
     def write(self, request: Request, response: Response, session: UiSession) -> None:
         """Set (or clear) the cookie on ``response`` when the session changed."""
@@ -155,10 +178,16 @@ class SessionManager:
             samesite="lax",
         )
 
-    def _is_ended(self, session_id: str) -> bool:
+    def _is_ended(self, session: UiSession) -> bool:
         with self._lock:
-            until = self._ended.get(session_id)
-        return until is not None and until > time.time()
+            until = self._ended.get(session.session_id)
+        if until is not None and until > time.time():
+            return True
+        if not session.signed_in:
+            return False
+        with self._container.session() as db:
+            row = db.get(EndedUiSession, _session_hash(session.session_id))
+            return row is not None
 
     def _signer(self) -> URLSafeTimedSerializer:
         if self._serializer is None:
@@ -182,6 +211,10 @@ class SessionManager:
                 )
                 return key
             return container.secrets.decrypt(row.encrypted_value)
+
+
+def _session_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
 
 
 def _clip(text: str, limit: int) -> str:
