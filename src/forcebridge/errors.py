@@ -16,7 +16,9 @@ person can act on and, where one exists, a ``hint`` that says how to fix it.
     ├── ServiceUnavailable         503, exit 6  our own dependency (database, queue) is down
     ├── ConfigurationError              exit 7  ForceBridge itself is misconfigured (no secret key)
     └── ExternalServiceError       502, exit 8  Jira or Salesforce answered with a failure
-        ├── TransientExternalError 503, exit 6  retry with backoff (429, 5xx, timeouts, drops)
+        ├── TransientExternalError 503, exit 6  retry with backoff (5xx, timeouts, drops)
+        │   └── VendorThrottled    429, exit 6  the vendor's rate limit: wait ``retry_after``, no
+        │                                       attempt spent (a 429, or held back unsent)
         └── NeedsAdminAction       502, exit 8  credentials, permissions, missing fields: no retry
 """
 
@@ -130,6 +132,17 @@ class TransientExternalError(ExternalServiceError):
     status_code = 503
     exit_code = 6
     transient = True
+
+
+class VendorThrottled(TransientExternalError):
+    """The vendor rate-limits us: nothing is wrong with the work, it must wait ``retry_after``.
+
+    Raised for a vendor's 429 and when ForceBridge held a request back, unsent, because an
+    earlier 429 still applies. Jobs wait without spending an attempt (an hour-long quota pause
+    must not dead-letter work); people get a 429 with ``Retry-After``.
+    """
+
+    status_code = 429
 
 
 class NeedsAdminAction(ExternalServiceError):

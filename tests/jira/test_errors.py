@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
@@ -10,7 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from forcebridge.errors import ExternalServiceError, NeedsAdminAction, TransientExternalError
+from forcebridge.errors import (
+    ExternalServiceError,
+    NeedsAdminAction,
+    TransientExternalError,
+    VendorThrottled,
+)
 from forcebridge.jira.errors import (
     DEFAULT_THROTTLE_SECONDS,
     JiraRateLimit,
@@ -34,7 +40,7 @@ def response(
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
-        (429, None, TransientExternalError),
+        (429, None, VendorThrottled),  # a transient error that spends no job attempt
         (500, None, TransientExternalError),
         (503, None, TransientExternalError),
         (409, None, TransientExternalError),
@@ -74,6 +80,40 @@ def test_429_reads_retry_after_and_rate_limit_reason() -> None:
     )
     assert error.retry_after == 7
     assert error.code == "jira-burst-based"
+
+
+def test_429_for_a_quota_reason_waits_until_the_reset_when_that_is_later() -> None:
+    reset = datetime.fromtimestamp(NOW + 40 * 60, UTC).strftime("%Y-%m-%dT%H:%MZ")
+    error = error_from_response(
+        response(
+            429,
+            headers={
+                "Retry-After": "30",
+                "RateLimit-Reason": "jira-quota-tenant-based",
+                "X-RateLimit-Reset": reset,
+            },
+        ),
+        now=lambda: NOW,
+    )
+    assert isinstance(error, VendorThrottled) and error.status_code == 429
+    assert error.retry_after is not None and 39 * 60 < error.retry_after <= 40 * 60
+    assert "hourly quota" in error.message
+
+
+def test_429_for_the_burst_limit_ignores_the_reset() -> None:
+    reset = datetime.fromtimestamp(NOW + 40 * 60, UTC).strftime("%Y-%m-%dT%H:%MZ")
+    error = error_from_response(
+        response(
+            429,
+            headers={
+                "Retry-After": "7",
+                "RateLimit-Reason": "jira-burst-based",
+                "X-RateLimit-Reset": reset,
+            },
+        ),
+        now=lambda: NOW,
+    )
+    assert error.retry_after == 7 and "burst limit" in error.message
 
 
 def test_429_without_retry_after_still_waits() -> None:

@@ -44,6 +44,7 @@ from forcebridge.bulk.service import (
 from forcebridge.connections.service import get_connection
 from forcebridge.errors import InvalidInput, PayloadTooLarge
 from forcebridge.events.service import event_url, remove_event_url, set_event_url
+from forcebridge.quota.jira_throttle import connection_throttles
 from forcebridge.quota.service import quota_state
 from forcebridge.salesforce.soql import format_soql
 
@@ -300,13 +301,17 @@ def delete_event_url(container: ContainerDep, connection_id: ConnectionId) -> JS
 
 @quota_admin_router.get(
     "/connections/{connection_id}/quota",
-    summary="The org's Salesforce API usage and whether background work is paused.",
+    summary="The org's Salesforce API usage and whether background work is paused, and the "
+    "Jira rate limits (jiraThrottles) holding requests to the connection's Jira site.",
     response_model=Envelope[dict[str, Any]],
     responses=error_responses(401, 404),
 )
 def connection_quota(container: ContainerDep, connection_id: ConnectionId) -> JSONResponse:
     with container.session() as session:
-        get_connection(session, connection_id)  # 404 for an unknown connection
+        connection = get_connection(session, connection_id)  # 404 for an unknown connection
         state = quota_state(session, connection_id, now=container.clock())
+        jira_throttles = connection_throttles(session, container, connection)
     message = "Background work is paused." if state.paused else "Background work runs."
-    return success(state.as_dict(), message)
+    if jira_throttles:
+        message += f" Jira throttles this site ({len(jira_throttles)} active limit(s))."
+    return success({**state.as_dict(), "jiraThrottles": jira_throttles}, message)

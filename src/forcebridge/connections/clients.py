@@ -33,6 +33,7 @@ from forcebridge.http import build_client
 from forcebridge.jira.auth import JiraBasicAuth, JiraOAuth
 from forcebridge.jira.client import JiraClient
 from forcebridge.models import Connection
+from forcebridge.quota.jira_throttle import JiraThrottleGate
 from forcebridge.salesforce.auth import (
     TOKEN_PATH,
     ClientCredentialsGrant,
@@ -63,7 +64,10 @@ class ConnectionClients:
     @property
     def jira(self) -> JiraClient:
         if self._jira is None:
-            self._jira = JiraClient(self._open_jira_http())
+            http = self._open_jira_http()
+            # Jira's 429s are shared by every connection and process using the same site.
+            gate = JiraThrottleGate(self._container, str(http.base_url))
+            self._jira = JiraClient(http, request_gate=gate)
         return self._jira
 
     @property

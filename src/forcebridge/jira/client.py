@@ -4,7 +4,10 @@ It takes a ready ``httpx2.Client`` whose ``base_url`` is the site (``https://acm
 or, for OAuth 3LO, ``https://api.atlassian.com/ex/jira/<cloudId>``; authentication comes with that
 client (:mod:`forcebridge.jira.auth`). Every failure is raised as a :mod:`forcebridge.errors` class
 (see :mod:`forcebridge.jira.errors`); issue and project lookups raise ``NotFound`` for a 404.
-Rate-limit headers of every response are kept in :attr:`JiraClient.rate_limit`.
+Rate-limit headers of every response are kept in :attr:`JiraClient.rate_limit`. An optional
+``request_gate`` (:class:`RequestGate`; ForceBridge's is
+:class:`forcebridge.quota.jira_throttle.JiraThrottleGate`) sees every request before it is sent
+(and may refuse it, unsent, while Jira throttles it) and every response after.
 
 Vendor quirks handled here (api-contracts §A):
 - search uses ``POST /search/jql`` (the offset-paged ``/search`` was removed in 2025): pages are
@@ -22,11 +25,11 @@ import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import IO, Any, cast
+from typing import IO, Any, Protocol, cast
 
 import httpx2
 
-from forcebridge.errors import ExternalServiceError, InvalidInput, NotFound
+from forcebridge.errors import ExternalServiceError, InvalidInput, NeedsAdminAction, NotFound
 from forcebridge.jira.adf import text_to_adf
 from forcebridge.jira.errors import (
     SERVICE,
@@ -43,7 +46,18 @@ _NUMERIC_ID = re.compile(r"^\d{1,18}$")
 _ATTACHMENT_CONTENT_PATH = re.compile(r"/attachment/content/(\d{1,18})/?$")
 
 MAX_SEARCH_PAGE_SIZE = 5000
+MAX_BULK_CREATE = 50  # POST /issue/bulk takes "up to 50" issues
 COMMENT_PAGE_SIZE = 100
+
+
+class RequestGate(Protocol):
+    """Sees each request (``path`` from ``/rest/...``, without the base URL's own path)."""
+
+    def before_request(self, method: str, path: str) -> None:
+        """Raise (a ForceBridge error) to refuse the request; it is then never sent."""
+
+    def after_response(self, method: str, path: str, response: httpx2.Response) -> None:
+        """Called with every response, before an error response is raised."""
 
 
 class JiraClient:
@@ -56,6 +70,7 @@ class JiraClient:
         api_version: str = "3",
         cache_ttl_seconds: float = 300,
         clock: Callable[[], float] = time.monotonic,
+        request_gate: RequestGate | None = None,
     ) -> None:
         if api_version not in ("2", "3"):
             raise InvalidInput(f"Unsupported Jira REST API version {api_version!r} (use 2 or 3)")
@@ -66,6 +81,7 @@ class JiraClient:
         self._clock = clock
         self._fields_cache: tuple[float, list[dict[str, Any]]] | None = None
         self.rate_limit: JiraRateLimit | None = None
+        self._gate = request_gate
 
     # -- server and user -------------------------------------------------------------------
 
@@ -118,6 +134,43 @@ class JiraClient:
         it before any retry (DESIGN §5).
         """
         return self._json("POST", "/issue", json={"fields": dict(fields)})
+
+    def create_issues(self, issues: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """``POST /issue/bulk`` with each issue's ``fields`` (at most :data:`MAX_BULK_CREATE`).
+
+        Returns one entry per issue, in order: ``{"id", "key", "self"}`` when created, or
+        ``{"error": <ForceBridge error>}`` when Jira refused that one (its ``elementErrors``).
+        Jira answers 201 when any issue was created, listing the created ones in request order
+        and the refused ones by ``failedElementNumber``; it answers 400 when it refused them all,
+        which is raised (a 400 that names no field is not worth retrying). Not idempotent, like
+        :meth:`create_issue`.
+        """
+        if not 1 <= len(issues) <= MAX_BULK_CREATE:
+            raise InvalidInput(f"Jira creates 1 to {MAX_BULK_CREATE} issues per bulk request")
+        body = self._json(
+            "POST",
+            "/issue/bulk",
+            json={"issueUpdates": [{"fields": dict(fields)} for fields in issues]},
+        )
+        refused: dict[int, dict[str, Any]] = {}
+        for entry in body.get("errors") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("failedElementNumber"), int):
+                refused[entry["failedElementNumber"]] = entry
+        created = iter(body.get("issues") or [])
+        results: list[dict[str, Any]] = []
+        for position in range(len(issues)):
+            if position in refused:
+                results.append({"error": _bulk_item_error(refused[position])})
+                continue
+            issue = next(created, None)
+            if not isinstance(issue, dict) or "id" not in issue or "key" not in issue:
+                raise ExternalServiceError(
+                    "Jira answered a bulk create with fewer created issues than it accepted",
+                    service=SERVICE,
+                    status=201,
+                )
+            results.append(issue)
+        return results
 
     def edit_issue(
         self, id_or_key: str, fields: Mapping[str, Any], *, notify: bool = False
@@ -313,9 +366,13 @@ class JiraClient:
         return dict(body)
 
     def _stream(self, path: str, *, not_found: str) -> Iterator[bytes]:
+        if self._gate is not None:
+            self._gate.before_request("GET", path)
         try:
             with self._http.stream("GET", path, follow_redirects=True) as response:
                 self._observe(response)
+                if self._gate is not None:
+                    self._gate.after_response("GET", path, response)
                 if response.is_error:
                     response.read()
                     raise self._error(response, not_found)
@@ -338,11 +395,16 @@ class JiraClient:
     def _send(
         self, method: str, path: str, *, not_found: str | None = None, **kwargs: Any
     ) -> httpx2.Response:
+        full_path = self._prefix + path
+        if self._gate is not None:
+            self._gate.before_request(method, full_path)
         try:
-            response = self._http.request(method, self._prefix + path, **kwargs)
+            response = self._http.request(method, full_path, **kwargs)
         except httpx2.TransportError as exc:
             raise error_from_transport(exc) from None
         self._observe(response)
+        if self._gate is not None:
+            self._gate.after_response(method, full_path, response)
         if response.is_error:
             raise self._error(response, not_found)
         return response
@@ -372,6 +434,32 @@ def _body(response: httpx2.Response) -> Any:
             service=SERVICE,
             status=response.status_code,
         ) from None
+
+
+def _bulk_item_error(entry: Mapping[str, Any]) -> ExternalServiceError:
+    """The error of one refused entry of a bulk create (a ``BulkOperationErrorResult``)."""
+    raw_element = entry.get("elementErrors")
+    element: dict[str, Any] = raw_element if isinstance(raw_element, dict) else {}
+    messages = [str(message) for message in element.get("errorMessages") or []]
+    raw_field_errors = element.get("errors")
+    field_errors = {
+        str(name): str(text)
+        for name, text in (raw_field_errors.items() if isinstance(raw_field_errors, dict) else ())
+    }
+    texts = messages + [f"{name}: {text}" for name, text in field_errors.items()]
+    status = entry.get("status") if isinstance(entry.get("status"), int) else 400
+    message = "Jira did not create the issue: " + ("; ".join(texts) or f"HTTP {status}")
+    details: dict[str, Any] = {"errorMessages": messages, "errors": field_errors}
+    if status == 400 and field_errors:
+        return NeedsAdminAction(
+            message,
+            service=SERVICE,
+            status=status,
+            hint="Check the field mapping: the named Jira fields must be on the project's create"
+            " screen for the issue type and accept the mapped values.",
+            details=details,
+        )
+    return ExternalServiceError(message, service=SERVICE, status=status, details=details)
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str) -> None:

@@ -4,8 +4,10 @@ Every non-2xx response and every transport failure from Jira goes through
 :func:`error_from_response` or :func:`error_from_transport`, which pick one class of
 :mod:`forcebridge.errors`:
 
-- :class:`~forcebridge.errors.TransientExternalError`: 429 (``retry_after`` from ``Retry-After``),
-  409 (Jira's "conflicting update"), 5xx, timeouts and dropped connections. Retried later.
+- :class:`~forcebridge.errors.VendorThrottled` (a transient error): 429, waiting ``Retry-After``
+  (:func:`throttle_wait_seconds`: for the quota reasons until ``X-RateLimit-Reset`` when later).
+- :class:`~forcebridge.errors.TransientExternalError`: 409 (Jira's "conflicting update"), 5xx
+  (``retry_after`` from ``Retry-After`` when given), timeouts and dropped connections.
 - :class:`~forcebridge.errors.NeedsAdminAction`: 401 (after any re-authentication), 403, 413
   (per-issue limits), 422 (Jira configuration problem) and 400s that name a field (a field missing
   from a screen, a required field): a person has to fix credentials, permissions or the mapping.
@@ -21,13 +23,24 @@ import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx2
 
-from forcebridge.errors import ExternalServiceError, NeedsAdminAction, TransientExternalError
+from forcebridge.errors import (
+    ExternalServiceError,
+    NeedsAdminAction,
+    TransientExternalError,
+    VendorThrottled,
+)
 
 SERVICE = "jira"
+
+# ``RateLimit-Reason`` values (api-contracts §A.10): which of Jira's three limits was hit.
+BURST_REASON = "jira-burst-based"  # per tenant + endpoint + method
+PER_ISSUE_REASON = "jira-per-issue-on-write"  # writes to one issue
+QUOTA_REASONS = frozenset({"jira-quota-tenant-based", "jira-quota-global-based"})  # whole app
 
 # When Jira throttles without saying for how long, wait at least this much before the next attempt.
 DEFAULT_THROTTLE_SECONDS = 10.0
@@ -85,6 +98,31 @@ class JiraRateLimit:
             reset=headers.get("X-RateLimit-Reset"),
         )
 
+    def seconds_until_reset(self, *, now: Callable[[], float] = time.time) -> float | None:
+        """Seconds until ``X-RateLimit-Reset`` (ISO 8601: ``2026-11-28T16:00Z``), or None."""
+        if not self.reset:
+            return None
+        try:
+            moment = datetime.fromisoformat(self.reset.strip())
+        except ValueError:
+            return None
+        if moment.tzinfo is None:  # Jira always sends UTC ("Z"); a zoneless time is not trusted
+            return None
+        return max(0.0, moment.timestamp() - now())
+
+
+def throttle_wait_seconds(
+    rate_limit: JiraRateLimit, *, now: Callable[[], float] = time.time
+) -> float:
+    """How long a 429 says to wait: ``Retry-After``; for the quota reasons the reset when later
+    (the quota stays spent until then, whatever ``Retry-After`` says); else a default pause."""
+    wait = rate_limit.retry_after
+    if rate_limit.reason in QUOTA_REASONS:
+        until_reset = rate_limit.seconds_until_reset(now=now)
+        if until_reset is not None and (wait is None or until_reset > wait):
+            wait = until_reset
+    return DEFAULT_THROTTLE_SECONDS if wait is None else wait
+
 
 def error_from_response(
     response: httpx2.Response, *, now: Callable[[], float] = time.time
@@ -96,17 +134,30 @@ def error_from_response(
     where = f"{response.request.method} {response.request.url.path}"
     details: dict[str, Any] = {"errorMessages": messages, "errors": field_errors}
 
-    if status == 429 or status >= 500:
+    if status == 429:
+        rate_limit = JiraRateLimit.from_headers(response.headers, now=now)
+        if rate_limit.reason:
+            details["rateLimitReason"] = rate_limit.reason
+        wait = throttle_wait_seconds(rate_limit, now=now)
+        return VendorThrottled(
+            f"Jira throttled {where}: {limit_description(rate_limit.reason)} was reached; "
+            f"Jira asks to wait {round(wait)} s. ({text})",
+            service=SERVICE,
+            status=status,
+            code=rate_limit.reason,
+            retry_after=wait,
+            hint="Nothing to fix: background work waits and resumes by itself; "
+            "try a manual sync again after the wait.",
+            details=details,
+        )
+    if status >= 500:
         rate_limit = JiraRateLimit.from_headers(response.headers, now=now)
         retry_after = rate_limit.retry_after
-        if retry_after is None and status == 429:
-            retry_after = DEFAULT_THROTTLE_SECONDS
         reason = rate_limit.reason
         if reason:
             details["rateLimitReason"] = reason
-        label = "throttled" if status == 429 else "unavailable"
         return TransientExternalError(
-            f"Jira is {label} ({status}) on {where}: {text}",
+            f"Jira is unavailable ({status}) on {where}: {text}",
             service=SERVICE,
             status=status,
             code=reason,
@@ -177,6 +228,17 @@ def error_from_response(
     )
 
 
+def limit_description(reason: str | None) -> str:
+    """Which of Jira's limits a ``RateLimit-Reason`` names, in words."""
+    if reason == BURST_REASON:
+        return f"the per-endpoint burst limit ({reason})"
+    if reason == PER_ISSUE_REASON:
+        return f"the per-issue write limit ({reason})"
+    if reason in QUOTA_REASONS:
+        return f"the site's hourly quota for this app ({reason})"
+    return f"a rate limit ({reason})" if reason else "a rate limit"
+
+
 def error_from_transport(exc: httpx2.TransportError) -> TransientExternalError:
     """Timeouts, refused or dropped connections: always worth retrying later."""
     kind = "timed out" if isinstance(exc, httpx2.TimeoutException) else "failed"
@@ -207,6 +269,13 @@ def _error_texts(response: httpx2.Response) -> tuple[list[str], dict[str, str]]:
         raw_errors = body.get("errors")
         if isinstance(raw_errors, dict):
             field_errors = {str(key): str(value) for key, value in raw_errors.items()}
+        elif isinstance(raw_errors, list):  # POST /issue/bulk: a BulkOperationErrorResult each
+            for item in raw_errors:
+                element = item.get("elementErrors") if isinstance(item, dict) else None
+                if isinstance(element, dict):
+                    texts = [str(text) for text in element.get("errorMessages") or []]
+                    texts += [f"{k}: {v}" for k, v in (element.get("errors") or {}).items()]
+                    messages.append(f"item {item.get('failedElementNumber')}: {'; '.join(texts)}")
         # Some gateways (and the OAuth endpoints) use ``message`` / ``errorMessage`` instead.
         for key in ("message", "errorMessage", "error_description"):
             if isinstance(body.get(key), str):

@@ -25,8 +25,8 @@ class AutomationMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.job_outcomes = Counter(
             "forcebridge_job_outcomes",
-            "Finished job runs by kind and outcome (done, retry, dead, needs_admin, released, "
-            "lease_lost).",
+            "Finished job runs by kind and outcome (done, retry, throttled, dead, needs_admin, "
+            "released, lease_lost).",
             ["kind", "outcome"],
             registry=registry,
         )

@@ -3,7 +3,8 @@
 Done jobs and processed webhook events older than ``history_retention_days`` (default 7) are
 deleted, at most once an hour per worker process. Dead letters and ``needs_admin`` jobs are kept
 until replayed or handled: they are the record an admin needs. Webhook events are kept well past
-the 24 h Jira may take to retry a delivery, so dedupe on its identifier keeps working.
+the 24 h Jira may take to retry a delivery, so dedupe on its identifier keeps working. Ended Jira
+throttles (``quota/jira_throttle.py``) of sites no request reads any more go in the same pass.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from forcebridge.container import Container
 from forcebridge.jobs.handlers import HandlerRegistry
 from forcebridge.jobs.models import DONE, Job, WebhookEvent
 from forcebridge.jobs.settings import JobSettings
+from forcebridge.quota.jira_throttle import delete_expired_throttles
 
 PRUNE_EVERY = timedelta(hours=1)
 _last_pruned: dict[int, datetime] = {}
@@ -45,6 +47,7 @@ def prune_periodically(container: Container, settings: JobSettings, now: datetim
         _last_pruned[id(container)] = now
     with container.session() as session:
         prune_history(session, now=now, keep=timedelta(days=settings.history_retention_days))
+        delete_expired_throttles(session, now=now)
 
 
 def register_handlers(registry: HandlerRegistry) -> None:

@@ -2,8 +2,13 @@
 
 Outcomes (reliability-security.md §5a/§5b):
 - the handler returns → ``done``;
-- ``TransientExternalError`` → queued again after exponential backoff with full jitter, never
-  sooner than its ``retry_after``; after ``max_attempts`` attempts → ``dead`` with the last error;
+- ``VendorThrottled`` (a vendor's 429, or a request held back unsent while the vendor throttles
+  it) → ``throttled``: queued again for the end of the throttle (``retry_after``, never sooner,
+  plus a little jitter so held jobs do not all return at once) **without spending an attempt**,
+  so an hour-long quota pause never makes a dead letter;
+- any other ``TransientExternalError`` → queued again after exponential backoff with full jitter,
+  never sooner than its ``retry_after``; after ``max_attempts`` attempts → ``dead`` with the last
+  error;
 - ``NeedsAdminAction`` → ``needs_admin`` with its hint, not retried (an admin replays it);
 - any other ``ForceBridgeError`` → retried a few times (``job_bug_max_attempts``), then ``dead``;
 - any other exception is a bug: logged with its traceback, retried a few times, then ``dead``.
@@ -15,6 +20,7 @@ When a job of a coalesce key ends, the next queued job of that key is dispatched
 from __future__ import annotations
 
 import os
+import random
 import socket
 import threading
 import traceback
@@ -27,7 +33,12 @@ import structlog
 from sqlalchemy.orm import Session
 
 from forcebridge.container import Container
-from forcebridge.errors import ForceBridgeError, NeedsAdminAction, TransientExternalError
+from forcebridge.errors import (
+    ForceBridgeError,
+    NeedsAdminAction,
+    TransientExternalError,
+    VendorThrottled,
+)
 from forcebridge.jobs import service
 from forcebridge.jobs.backoff import retry_delay
 from forcebridge.jobs.handlers import HandlerRegistry, JobContext, PeriodicHook, handlers
@@ -37,6 +48,13 @@ from forcebridge.jobs.queue import JobQueue
 from forcebridge.jobs.settings import JobSettings
 
 log = structlog.get_logger("forcebridge.jobs.runner")
+
+# A throttled job waits at least this long, even for "Retry-After: 0" (no fast 429 loops) ...
+MIN_THROTTLE_WAIT_SECONDS = 1.0
+# ... plus up to this share of its wait (at most THROTTLE_JITTER_CAP_SECONDS), so the jobs held by
+# one throttle do not all hit the vendor again in the same second it ends.
+THROTTLE_JITTER_SHARE = 0.1
+THROTTLE_JITTER_CAP_SECONDS = 30.0
 
 
 def new_worker_id() -> str:
@@ -132,6 +150,9 @@ class JobRunner:
         with self._heartbeat.holding(job.id):
             try:
                 handler(context)
+            except VendorThrottled as error:
+                bound.info("jobs.throttled", error=error.message, retry_after=error.retry_after)
+                return self._wait_for_throttle(job, error)
             except TransientExternalError as error:
                 bound.info(
                     "jobs.transient_failure", error=error.message, retry_after=error.retry_after
@@ -191,6 +212,26 @@ class JobRunner:
             if moved:
                 service.dispatch(session, [(job.id, run_after)])
         return "retry" if moved else "lease_lost"
+
+    def _wait_for_throttle(self, job: service.ClaimedJob, error: VendorThrottled) -> str:
+        wait = max(error.retry_after or 0.0, MIN_THROTTLE_WAIT_SECONDS)
+        jitter = random.random() * min(wait * THROTTLE_JITTER_SHARE, THROTTLE_JITTER_CAP_SECONDS)
+        now = self.now()
+        run_after = now + timedelta(seconds=wait + jitter)
+        with self.container.session() as session:
+            moved = service.retry_later(
+                session,
+                job.id,
+                worker_id=self.worker_id,
+                now=now,
+                run_after=run_after,
+                error=error.message,
+                error_kind="throttled",
+                spend_attempt=False,
+            )
+            if moved:
+                service.dispatch(session, [(job.id, run_after)])
+        return "throttled" if moved else "lease_lost"
 
     def _stop(
         self,

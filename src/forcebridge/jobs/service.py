@@ -287,8 +287,14 @@ def retry_later(
     run_after: datetime,
     error: str,
     error_kind: str,
+    spend_attempt: bool = True,
 ) -> bool:
-    """Back to the queue until ``run_after``, keeping the error for the admin views."""
+    """Back to the queue until ``run_after``, keeping the error for the admin views.
+
+    ``spend_attempt=False`` gives back the attempt the claim counted (a vendor's throttle: the
+    job waited, it did not fail).
+    """
+    refund: dict[str, Any] = {} if spend_attempt else {"attempts": _jobs.c.attempts - 1}
     return _finish(
         session,
         job_id,
@@ -299,6 +305,7 @@ def retry_later(
         dispatched_at=run_after,
         last_error=_clip(error),
         last_error_kind=error_kind,
+        **refund,
     )
 
 

@@ -15,8 +15,8 @@ org that runs out stops *all* its integrations (403 ``REQUEST_LIMIT_EXCEEDED``) 
   ``quota_recheck_seconds``. After that the next background job runs as a probe, and its own
   calls bring a fresh figure (paused again if still above the share).
 
-Jira's rate limits need no state here: the Jira client raises a transient error carrying
-``Retry-After`` (whatever the ``RateLimit-Reason``), and the job runner never retries sooner.
+Jira's rate limits are the sibling :mod:`forcebridge.quota.jira_throttle`: a 429 holds the
+endpoint, the issue or the whole site (per ``RateLimit-Reason``) for every process until it ends.
 """
 
 from __future__ import annotations
