@@ -74,6 +74,10 @@ class Connection(Base):
         String(10), default="all"
     )  # all | public | private
     sync_attachments: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What a record deleted in Salesforce does to its associations: flag | unlink (polling).
+    on_salesforce_delete: Mapped[str] = mapped_column(
+        String(10), default="flag", server_default="flag"
+    )
 
     last_tested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_test_result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -193,5 +197,8 @@ class Association(Base):
     view_only: Mapped[bool] = mapped_column(Boolean, default=False)
     auto_push: Mapped[bool] = mapped_column(Boolean, default=False)
     auto_pull: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when the record was found deleted in Salesforce (connection setting ``flag``):
+    # automatic sync skips the association until the record is restored.
+    salesforce_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

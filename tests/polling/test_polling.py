@@ -1,5 +1,6 @@
-"""Salesforce change polling: which objects are polled, chunked ``IN`` queries, watermark and
-overlap dedupe, with exact Salesforce call counts from the sandbox's request log.
+"""Salesforce change polling: which objects are polled, chunked ``IN`` queries (one composite
+call per chunk), watermark and overlap dedupe, with exact Salesforce call counts from the
+sandbox's request log.
 
 time-machine moves both clocks (ours and the in-process sandbox's) so records created by the
 test are "old" by the time polling starts, and edits after that are the changes to find.
@@ -96,8 +97,7 @@ class Poller:
         }
 
 
-def query_calls(calls: dict[str, int]) -> int:
-    return sum(count for endpoint, count in calls.items() if endpoint.endswith("/query"))
+COMPOSITE = "POST /services/data/v{version}/composite"
 
 
 def test_polling_chunks_ids_advances_its_watermark_and_dedupes_the_overlap(
@@ -116,7 +116,8 @@ def test_polling_chunks_ids_advances_its_watermark_and_dedupes_the_overlap(
 
     with time_machine.travel(start, tick=True) as clock:
         first = poller.poll()
-        assert query_calls(first) == 2  # 205 ids → IN lists of 200 and 5; Opportunity not polled
+        # 205 ids → chunks of 200 and 5, one composite call each; Opportunity is not polled.
+        assert first == {COMPOSITE: 2}
         assert poller.pulls == []  # nothing changed since polling started
 
         for record_id in case_ids[:3]:
@@ -126,7 +127,7 @@ def test_polling_chunks_ids_advances_its_watermark_and_dedupes_the_overlap(
             assert edited.status_code == 200, edited.text
         clock.shift(timedelta(seconds=31))
         second = poller.poll()
-        assert query_calls(second) == 2
+        assert second == {COMPOSITE: 2}
         assert sorted(pull["association_id"] for pull in poller.pulls) == sorted(
             associations[record_id] for record_id in case_ids[:3]
         )
@@ -141,7 +142,7 @@ def test_polling_chunks_ids_advances_its_watermark_and_dedupes_the_overlap(
         clock.shift(timedelta(seconds=31))
         third = poller.poll()
         # The same three changes are read again through the 60 s overlap, and not pulled again.
-        assert query_calls(third) == 2
+        assert third == {COMPOSITE: 2}
         assert len(poller.pulls) == 3
 
         clock.shift(timedelta(seconds=10))
@@ -163,16 +164,27 @@ def test_objects_without_auto_pull_associations_or_with_auto_pull_off_are_never_
         assert polling.polled_objects(session) == []
 
 
-def test_poll_queries_never_exceed_200_ids_or_the_url_length_limit() -> None:
-    from urllib.parse import urlencode
-
+def test_poll_batches_hold_at_most_200_ids_and_at_most_5_queries_each() -> None:
     ids = [f"500Hn{number:010d}IAA" for number in range(1000)]
     since = datetime(2026, 1, 1, tzinfo=UTC)
-    queries = list(polling.poll_queries("Case", since, ids))
-    packed = [query.count("'500Hn") for query in queries]
-    assert sum(packed) == 1000
-    assert all(count <= polling.MAX_IDS_PER_QUERY for count in packed)
-    assert all(
-        len(urlencode({"q": query})) <= polling.MAX_ENCODED_QUERY_LENGTH for query in queries
+    batches = list(polling.poll_batches("Case", since, ids, flagged_ids={ids[3]}))
+    assert len(batches) == 5
+    assert all(len(batch) <= 5 for batch in batches)
+    packed = [batch[polling.RECORDS_REFERENCE].count("'500Hn") for batch in batches]
+    # The first chunk names its flagged record twice (IN list, and restore watch).
+    assert packed == [201, 200, 200, 200, 200]
+    assert batches[0][polling.RECORDS_REFERENCE] == (
+        "SELECT Id, SystemModstamp, IsDeleted FROM Case WHERE Id IN ("
+        + ", ".join(f"'{record_id}'" for record_id in ids[:200])
+        + ") AND (SystemModstamp > 2026-01-01T00:00:00Z OR IsDeleted = true"
+        + f" OR Id IN ('{ids[3]}'))"
     )
-    assert queries[0].startswith("SELECT Id, SystemModstamp FROM Case WHERE SystemModstamp > ")
+    assert batches[1][polling.COMMENTS_REFERENCE].startswith(
+        "SELECT ParentId, SystemModstamp FROM CaseComment WHERE ParentId IN ('500Hn0000000200IAA'"
+    )
+    assert batches[1][polling.FILES_REFERENCE].endswith(
+        "'500Hn0000000399IAA') AND SystemModstamp > 2026-01-01T00:00:00Z"
+    )
+    opportunities = list(polling.poll_batches("Opportunity", since, ids[:2], with_files=False))
+    assert set(opportunities[0]) == {polling.RECORDS_REFERENCE, polling.COMMENTS_REFERENCE}
+    assert "FROM FeedItem WHERE ParentId IN" in opportunities[0][polling.COMMENTS_REFERENCE]

@@ -162,6 +162,11 @@ class AssociationOut(BaseModel):
     id: str = Field(description="ForceBridge's id of the association.")
     jiraIssueKey: str = Field(description="The issue's key when last seen.")
     jiraProjectId: str
+    salesforceDeletedAt: datetime | None = Field(
+        default=None,
+        description="When the record was found deleted in Salesforce (automatic sync stops "
+        "until it is restored); null while it exists.",
+    )
     createdAt: datetime
     updatedAt: datetime
 
@@ -255,6 +260,11 @@ def association_to_wire(association: Association) -> dict[str, Any]:
         "id": association.id,
         "jiraIssueKey": association.jira_issue_key,
         "jiraProjectId": association.jira_project_id,
+        "salesforceDeletedAt": (
+            association.salesforce_deleted_at.isoformat()
+            if association.salesforce_deleted_at is not None
+            else None
+        ),
         "createdAt": association.created_at.isoformat(),
         "updatedAt": association.updated_at.isoformat(),
     }

@@ -30,6 +30,7 @@ from forcebridge.api.schemas import (
     association_to_wire,
 )
 from forcebridge.errors import InvalidInput
+from forcebridge.models import Association
 from forcebridge.sync import engine
 from forcebridge.sync.audit import recent_attempts
 from forcebridge.sync.context import associations_for_issue, pick_association
@@ -352,6 +353,7 @@ def sync_status(
         associations = associations_for_issue(session, token.connection_id, jiraIssueId)
         association = pick_association(associations, jiraIssueId, son, soid)
         state = session.get(AssociationSyncState, association.id)
+        stored = session.get(Association, association.id)
         fields = session.scalars(
             select(FieldSyncState)
             .where(FieldSyncState.association_id == association.id)
@@ -365,6 +367,7 @@ def sync_status(
             "son": association.salesforce_object,
             "soid": association.salesforce_id,
             "viewOnly": association.view_only,
+            "salesforceDeletedAt": _iso(stored.salesforce_deleted_at if stored else None),
             "lastPushAt": _iso(state.last_push_at if state else None),
             "lastPullAt": _iso(state.last_pull_at if state else None),
             "lastOutcome": state.last_outcome if state else None,

@@ -18,6 +18,8 @@ ATLASSIAN_API_URL = "https://api.atlassian.com"
 
 AfterAssociate = Literal["nothing", "push", "pull", "push_then_pull", "pull_then_push"]
 CommentPrivacy = Literal["all", "public", "private"]
+# A record deleted in Salesforce: keep and mark its associations, or remove them.
+OnSalesforceDelete = Literal["flag", "unlink"]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -123,6 +125,7 @@ class ConnectionSettings(_Input):
     after_associate: AfterAssociate = "nothing"
     comment_privacy: CommentPrivacy = "all"
     sync_attachments: bool = True
+    on_salesforce_delete: OnSalesforceDelete = "flag"
 
 
 class ConnectionSettingsUpdate(_Input):
@@ -135,6 +138,7 @@ class ConnectionSettingsUpdate(_Input):
     after_associate: AfterAssociate | None = None
     comment_privacy: CommentPrivacy | None = None
     sync_attachments: bool | None = None
+    on_salesforce_delete: OnSalesforceDelete | None = None
 
 
 class ConnectionCreate(_Input):

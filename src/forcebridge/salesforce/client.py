@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx2
@@ -34,9 +34,12 @@ from forcebridge.salesforce.soql import identifier
 
 COLLECTION_WRITE_LIMIT = 200  # records per sObject Collections create/update/delete
 COLLECTION_RETRIEVE_LIMIT = 2000  # ids per sObject Collections retrieve (POST form)
+# A composite request holds up to 25 subrequests, at most 5 of them queries (api-contracts §B.7).
+COMPOSITE_QUERY_LIMIT = 5
 
 _API_VERSION = re.compile(r"^v\d{2,3}\.\d$")
 _SOBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+_REFERENCE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 
 
 class SalesforceClient:
@@ -181,17 +184,102 @@ class SalesforceClient:
         Follows ``nextRecordsUrl`` batch by batch (up to 2000 records each).
         """
         page = self._object("GET", f"{self._prefix}/query", params={"q": soql})
+        yield from self._rest_of_query(page, "query")
+
+    def query_all(self, soql: str) -> Iterator[dict[str, Any]]:
+        """Like :meth:`query`, through ``/queryAll``: deleted rows come back too, with
+        ``IsDeleted = true`` (records in the Recycle Bin; hard-deleted ones are gone)."""
+        page = self._object("GET", f"{self._prefix}/queryAll", params={"q": soql})
+        yield from self._rest_of_query(page, "queryAll")
+
+    def composite_queries(
+        self,
+        queries: Mapping[str, str],
+        *,
+        include_deleted: Collection[str] = (),
+        batch_size: int | None = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Up to :data:`COMPOSITE_QUERY_LIMIT` SOQL queries in ONE call (``POST /composite``).
+
+        ``queries`` maps a reference name (letters, digits, ``_``) to its SOQL; the queries named
+        in ``include_deleted`` run as ``queryAll``. Returns every query's records by name.
+        Salesforce counts a composite request as one API call (api-contracts §B.7); a result with
+        a ``nextRecordsUrl`` (over ``batch_size`` rows, 2000 by default) is followed with one
+        more call per batch. The subrequests run with ``allOrNone: false`` (they are reads); the
+        first one that failed is raised as the error its stand-alone call would have raised.
+        """
+        if not queries or len(queries) > COMPOSITE_QUERY_LIMIT:
+            raise InvalidInput(
+                f"A composite request takes 1 to {COMPOSITE_QUERY_LIMIT} queries, "
+                f"not {len(queries)}"
+            )
+        headers = {"Sforce-Query-Options": f"batchSize={int(batch_size)}"} if batch_size else None
+        subrequests: list[dict[str, Any]] = []
+        for reference, soql in queries.items():
+            if not _REFERENCE_ID.match(reference):
+                raise InvalidInput(f"{reference!r} is not a composite reference id")
+            resource = "queryAll" if reference in include_deleted else "query"
+            subrequest: dict[str, Any] = {
+                "method": "GET",
+                "url": f"{self._prefix}/{resource}?{urllib.parse.urlencode({'q': soql})}",
+                "referenceId": reference,
+            }
+            if headers:
+                subrequest["httpHeaders"] = headers
+            subrequests.append(subrequest)
+        body = self._object(
+            "POST",
+            f"{self._prefix}/composite",
+            json={"allOrNone": False, "compositeRequest": subrequests},
+        )
+        responses = body.get("compositeResponse")
+        if not isinstance(responses, list):
+            raise _unexpected("POST composite", "a compositeResponse list")
+        by_reference = {
+            str(item.get("referenceId")): item for item in responses if isinstance(item, dict)
+        }
+        results: dict[str, list[dict[str, Any]]] = {}
+        for subrequest in subrequests:
+            reference = subrequest["referenceId"]
+            item = by_reference.get(reference)
+            if item is None:
+                raise _unexpected("POST composite", f"a response for {reference}")
+            status = item.get("httpStatusCode")
+            page = item.get("body")
+            if not isinstance(status, int) or status >= 400:
+                raise error_from_response(self._subresponse(subrequest, status, page))
+            if not isinstance(page, dict):
+                raise _unexpected(f"composite {reference}", "a query result")
+            resource = "queryAll" if reference in include_deleted else "query"
+            results[reference] = list(self._rest_of_query(page, resource))
+        return results
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _rest_of_query(self, page: dict[str, Any], resource: str) -> Iterator[dict[str, Any]]:
+        """The records of a query result page and of every page after it."""
         while True:
             yield from page.get("records") or []
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
             # Follow only paths of this org's REST API: the URL comes from a response body.
-            if not isinstance(next_url, str) or not next_url.startswith(f"{self._prefix}/query"):
-                raise _unexpected("query", "a nextRecordsUrl under this API version")
+            if not isinstance(next_url, str) or not next_url.startswith(
+                f"{self._prefix}/{resource}/"
+            ):
+                raise _unexpected(resource, "a nextRecordsUrl under this API version")
             page = self._object("GET", next_url)
 
-    # -- plumbing -------------------------------------------------------------------------
+    def _subresponse(
+        self, subrequest: dict[str, Any], status: object, body: object
+    ) -> httpx2.Response:
+        """A failed subrequest as the stand-alone response it stands for, so that it is
+        classified exactly like one (transient, needs an admin, ...)."""
+        return httpx2.Response(
+            status if isinstance(status, int) else 502,
+            json=body,
+            request=httpx2.Request(subrequest["method"], subrequest["url"]),
+        )
 
     def _collection_record(self, sobject: str, record: Mapping[str, Any]) -> dict[str, Any]:
         values = dict(record)

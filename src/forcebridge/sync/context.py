@@ -54,6 +54,8 @@ class AssociationRef:
     salesforce_object: str
     salesforce_id: str
     view_only: bool
+    # Flagged as deleted in Salesforce (polling.deletions): no automatic write goes to it.
+    salesforce_deleted: bool = False
 
     @classmethod
     def from_model(cls, row: Association) -> AssociationRef:
@@ -66,6 +68,7 @@ class AssociationRef:
             salesforce_object=row.salesforce_object,
             salesforce_id=row.salesforce_id,
             view_only=bool(row.view_only),
+            salesforce_deleted=row.salesforce_deleted_at is not None,
         )
 
 

@@ -6,7 +6,16 @@ the two-way :func:`~forcebridge.sync.engine.sync_association` (both sides may ha
 the last sync, and each field's conflict policy must decide); otherwise the one-way push or pull.
 Flags and connection settings are read again when the job runs, not when it was enqueued: an
 admin who switches automation off stops the work already queued. Jobs run more than once are
-harmless, because a sync writes only values whose fingerprint changed.
+harmless, because a sync writes only values whose fingerprint changed. A write the engine
+reports as failed for a passing reason (throttled, unavailable) or for an admin to fix is raised
+by the job, so the runner retries or stops it: a manual push shows such a failure to the person,
+a job must not end ``done`` having dropped it.
+
+A record deleted in Salesforce is not an error to retry: an association flagged as deleted
+(``salesforce_deleted_at``) is skipped without a call, and a job told the record is gone
+(``ENTITY_IS_DELETED``, ``NOT_FOUND``, or no row for its id) confirms it with one ``queryAll``
+read and hands it to :func:`~forcebridge.polling.deletions.handle_deleted_record` (flag or
+unlink, with an audit row) instead of retrying or dead-lettering.
 """
 
 from __future__ import annotations
@@ -14,12 +23,22 @@ from __future__ import annotations
 import structlog
 
 from forcebridge.associations.service import get_association
+from forcebridge.connections.clients import clients_for
 from forcebridge.connections.service import get_connection
-from forcebridge.errors import NotFound
+from forcebridge.errors import (
+    ExternalServiceError,
+    ForceBridgeError,
+    NeedsAdminAction,
+    NotFound,
+    TransientExternalError,
+)
 from forcebridge.jobs.handlers import HandlerRegistry, JobContext
 from forcebridge.models import Association, Connection
+from forcebridge.polling.deletions import handle_deleted_record
 from forcebridge.polling.service import SYNC_PULL_JOB
+from forcebridge.salesforce.soql import format_soql
 from forcebridge.sync.engine import pull_record, push_issue, sync_association
+from forcebridge.sync.results import SyncReport
 from forcebridge.webhooks.processing import SYNC_PUSH_JOB
 
 log = structlog.get_logger("forcebridge.sync.jobs")
@@ -38,17 +57,25 @@ def run_push_job(job: JobContext) -> None:
     if not (association.auto_push and connection.allow_auto_push):
         log.info("sync.job.skipped", job_id=job.job_id, reason="automatic push is off")
         return
-    if association.auto_pull and connection.allow_auto_pull:
-        sync_association(job.container, connection.id, association.id, trigger="webhook")
-        return
-    push_issue(
-        job.container,
-        connection.id,
-        association.jira_issue_id,
-        salesforce_object=association.salesforce_object,
-        salesforce_id=association.salesforce_id,
-        trigger="webhook",
-    )
+    try:
+        if association.auto_pull and connection.allow_auto_pull:
+            report = sync_association(
+                job.container, connection.id, association.id, trigger="webhook"
+            )
+        else:
+            report = push_issue(
+                job.container,
+                connection.id,
+                association.jira_issue_id,
+                salesforce_object=association.salesforce_object,
+                salesforce_id=association.salesforce_id,
+                trigger="webhook",
+            )
+    except ForceBridgeError as error:
+        if _handled_as_deleted(job, connection, association, error, trigger="webhook"):
+            return
+        raise
+    _settle(job, connection, association, report, trigger="webhook")
 
 
 def run_pull_job(job: JobContext) -> None:
@@ -59,22 +86,54 @@ def run_pull_job(job: JobContext) -> None:
     if not (association.auto_pull and connection.allow_auto_pull):
         log.info("sync.job.skipped", job_id=job.job_id, reason="automatic pull is off")
         return
-    if association.auto_push and connection.allow_auto_push:
-        sync_association(job.container, connection.id, association.id, trigger="poll")
+    try:
+        if association.auto_push and connection.allow_auto_push:
+            report = sync_association(job.container, connection.id, association.id, trigger="poll")
+        else:
+            report = pull_record(
+                job.container,
+                connection.id,
+                association.jira_issue_id,
+                association.salesforce_object,
+                association.salesforce_id,
+                trigger="poll",
+            )
+    except ForceBridgeError as error:
+        if _handled_as_deleted(job, connection, association, error, trigger="poll"):
+            return
+        raise
+    _settle(job, connection, association, report, trigger="poll")
+
+
+def _settle(
+    job: JobContext,
+    connection: Connection,
+    association: Association,
+    report: SyncReport,
+    *,
+    trigger: str,
+) -> None:
+    """Decide what a failed result of the job's own association means.
+
+    The engine reports a refused write as a failed result rather than raising, so that one
+    record's failure does not stop the others of a manual push. For a job that would end the
+    work: a write refused for a passing reason (throttled, unavailable) or one an admin must fix
+    is raised, so the runner retries it or stops it as needing an admin, and nothing is lost.
+    A record that turned out to be deleted is flagged or unlinked instead.
+    """
+    error = _error_of(report, association)
+    if error is None:
         return
-    pull_record(
-        job.container,
-        connection.id,
-        association.jira_issue_id,
-        association.salesforce_object,
-        association.salesforce_id,
-        trigger="poll",
-    )
+    if _handled_as_deleted(job, connection, association, error, trigger=trigger):
+        return
+    if isinstance(error, TransientExternalError | NeedsAdminAction):
+        raise error
 
 
 def _load(job: JobContext) -> tuple[Connection, Association] | None:
     """The job's connection and association as they are now; None when either is gone,
-    view-only, or modification is off (nothing to do, and retrying would not change that)."""
+    view-only, flagged as deleted in Salesforce, or modification is off (nothing to do, and
+    retrying would not change that)."""
     association_id = str(job.payload.get("association_id", ""))
     if job.connection_id is None or not association_id:
         log.warning("sync.job.malformed", job_id=job.job_id, kind=job.kind)
@@ -89,4 +148,78 @@ def _load(job: JobContext) -> tuple[Connection, Association] | None:
     if association.view_only or not connection.allow_modification:
         log.info("sync.job.skipped", job_id=job.job_id, reason="view only or read-only connection")
         return None
+    if association.salesforce_deleted_at is not None:
+        log.info("sync.job.skipped", job_id=job.job_id, reason="record deleted in Salesforce")
+        return None
     return connection, association
+
+
+# Salesforce's codes for a record that is gone: in the Recycle Bin, or deleted for good.
+RECORD_GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})
+_RECORD_STATE_QUERY = "SELECT Id, IsDeleted FROM {:identifier} WHERE Id = {}"
+
+
+def _may_mean_record_gone(error: ForceBridgeError) -> bool:
+    """Whether ``error`` can be the record's deletion (confirmed by :func:`_record_state`).
+
+    ``NotFound`` is what the record read raises when the query returns no row; it is also what
+    a missing Jira issue raises, hence the confirmation.
+    """
+    if isinstance(error, ExternalServiceError):
+        return error.service == "salesforce" and (
+            error.code in RECORD_GONE_CODES or error.status == 404
+        )
+    return isinstance(error, NotFound)
+
+
+def _record_state(job: JobContext, connection: Connection, association: Association) -> str:
+    """``live``, ``recycle_bin`` or ``gone``: one ``queryAll`` read of the record."""
+    soql = format_soql(
+        _RECORD_STATE_QUERY, association.salesforce_object, association.salesforce_id
+    )
+    with clients_for(job.container, connection) as clients:
+        rows = list(clients.salesforce.query_all(soql))
+    if not rows:
+        return "gone"
+    return "recycle_bin" if rows[0].get("IsDeleted") is True else "live"
+
+
+def _handled_as_deleted(
+    job: JobContext,
+    connection: Connection,
+    association: Association,
+    error: ForceBridgeError,
+    *,
+    trigger: str,
+) -> bool:
+    """Flag or unlink the association when ``error`` came from its record being deleted."""
+    if not _may_mean_record_gone(error):
+        return False
+    try:
+        state = _record_state(job, connection, association)
+    except ForceBridgeError:
+        return False  # the job's own error is the one to report and retry on
+    if state == "live":
+        return False
+    with job.container.session() as session:
+        current = session.get(Connection, connection.id)
+        if current is None:
+            return True
+        handle_deleted_record(
+            session,
+            current,
+            association.salesforce_object,
+            association.salesforce_id,
+            trigger=trigger,
+            now=job.container.clock(),
+            in_recycle_bin=state == "recycle_bin",
+        )
+    log.info("sync.job.record_deleted", job_id=job.job_id, association_id=association.id)
+    return True
+
+
+def _error_of(report: SyncReport, association: Association) -> ForceBridgeError | None:
+    for result in report.results:
+        if result.association_id == association.id:
+            return result.error
+    return None

@@ -38,7 +38,7 @@ log = structlog.get_logger("forcebridge.admin.ui")
 router = APIRouter(prefix="/admin", route_class=UiRoute, include_in_schema=False)
 
 T = TypeVar("T")
-DIRECTIONS = ("push", "pull", "sync", "create")
+DIRECTIONS = ("push", "pull", "sync", "create", "delete", "undelete")
 PERIODS = {
     "1h": timedelta(hours=1),
     "24h": timedelta(days=1),

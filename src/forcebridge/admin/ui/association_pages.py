@@ -74,6 +74,7 @@ def _association_row(row: Association) -> dict[str, Any]:
         "view_only": row.view_only,
         "auto_push": row.auto_push,
         "auto_pull": row.auto_pull,
+        "salesforce_deleted_at": row.salesforce_deleted_at,
         "created_at": row.created_at,
     }
 

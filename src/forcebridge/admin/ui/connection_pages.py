@@ -3,6 +3,12 @@
 The wizard's form is turned into the admin API's own input models (``ConnectionCreate``,
 ``ConnectionUpdate``), so the browser and the JSON API accept exactly the same connections. Secret
 fields are never echoed back into a form: left empty on edit, the stored secret is kept.
+
+After a change that may touch the Jira webhook (here, and binding changes in ``mapping_pages``)
+the outcome of ``refresh_jira_webhook`` is flashed; when it needs the admin (``manual`` steps, or
+``failed``) the next page also gets ``?webhook=notice`` and shows the stored outcome in full, with
+a Register now button (``POST /admin/connections/{id}/webhook``, the same service as the admin
+API's ``POST /api/v1/connections/{id}/webhook``). The connection page always shows it.
 """
 
 from __future__ import annotations
@@ -31,6 +37,13 @@ from forcebridge.connections.schemas import ConnectionCreate, ConnectionUpdate
 from forcebridge.container import Container
 from forcebridge.errors import ValidationFailed
 from forcebridge.tokens import service as tokens
+from forcebridge.webhooks.registration import (
+    WebhookRegistration,
+    last_webhook_outcome,
+    refresh_jira_webhook,
+    register_jira_webhook,
+    remove_jira_webhook,
+)
 
 router = APIRouter(prefix="/admin/connections", route_class=UiRoute, include_in_schema=False)
 
@@ -55,6 +68,10 @@ BOOLEAN_SETTINGS = (
 )
 AFTER_ASSOCIATE = ("nothing", "push", "pull", "push_then_pull", "pull_then_push")
 COMMENT_PRIVACY = ("all", "public", "private")
+ON_SALESFORCE_DELETE = (
+    ("flag", "flag the association and stop syncing it"),
+    ("unlink", "remove the association"),
+)
 WIZARD_FIELDS = (
     "name",
     "jira_url",
@@ -74,6 +91,7 @@ WIZARD_FIELDS = (
     "salesforce_private_key",
     "after_associate",
     "comment_privacy",
+    "on_salesforce_delete",
 )
 SECRET_FIELDS = frozenset(
     {
@@ -85,6 +103,38 @@ SECRET_FIELDS = frozenset(
         "salesforce_private_key",
     }
 )
+
+
+WEBHOOK_NOTICE = "webhook=notice"
+
+
+def flash_webhook_outcome(
+    session: Any, connection_id: str, outcome: WebhookRegistration | None
+) -> str:
+    """Flash the outcome's sentence; returns the query string that asks the next page to show
+    the full notice (steps, retry button), or "" when the admin has nothing to do."""
+    if outcome is None:
+        return ""
+    if outcome.status == "manual":
+        session.flash("info", outcome.summary(), "follow the steps under Jira webhook below.")
+    elif outcome.status == "failed":
+        session.flash(
+            "error",
+            outcome.summary(),
+            "use Register now below, or run "
+            f"`forcebridge connection webhook {connection_id}` on the server.",
+        )
+    else:
+        session.flash("success", outcome.summary())
+        return ""
+    return f"?{WEBHOOK_NOTICE}"
+
+
+def webhook_notice(request: Request, container: Container, connection_id: str) -> Any:
+    """The stored webhook outcome when the page was asked to show it (``?webhook=notice``)."""
+    if request.query_params.get("webhook") != "notice":
+        return None
+    return last_webhook_outcome(container, connection_id)
 
 
 def _connection_views(container: Container) -> list[dict[str, Any]]:
@@ -155,6 +205,7 @@ def _settings(values: dict[str, Any]) -> dict[str, Any]:
     chosen: dict[str, Any] = {name: values[name] for name, _label in BOOLEAN_SETTINGS}
     chosen["after_associate"] = values["after_associate"] or "nothing"
     chosen["comment_privacy"] = values["comment_privacy"] or "all"
+    chosen["on_salesforce_delete"] = values["on_salesforce_delete"] or "flag"
     return chosen
 
 
@@ -191,6 +242,7 @@ def _wizard(
             "boolean_settings": BOOLEAN_SETTINGS,
             "after_associate": AFTER_ASSOCIATE,
             "comment_privacy": COMMENT_PRIVACY,
+            "on_salesforce_delete": ON_SALESFORCE_DELETE,
         },
         status_code=status_code,
     )
@@ -199,7 +251,7 @@ def _wizard(
 def _empty_values() -> dict[str, Any]:
     values: dict[str, Any] = dict.fromkeys(WIZARD_FIELDS, "")
     values.update(jira_auth_type="basic", salesforce_auth_type="client_credentials")
-    values.update(after_associate="nothing", comment_privacy="all")
+    values.update(after_associate="nothing", comment_privacy="all", on_salesforce_delete="flag")
     defaults = {"allow_modification", "allow_auto_push", "allow_auto_pull", "sync_attachments"}
     for name, _label in BOOLEAN_SETTINGS:
         values[name] = name in defaults
@@ -230,6 +282,8 @@ async def create(request: Request, session: AdminPost, container: ContainerDep) 
         problems = [error.message] + ([error.hint] if error.hint else [])
         return _wizard(request, session, values, problems=problems, status_code=422)
     session.flash("success", f"Connection {connection.name} created. Test it next.")
+    webhook = await run_in_threadpool(refresh_jira_webhook, container, connection.id)
+    flash_webhook_outcome(session, connection.id, webhook)
     return redirect(request, session, f"/admin/connections/{connection.id}")
 
 
@@ -310,6 +364,8 @@ async def update(
             status_code=422,
         )
     session.flash("success", "Connection saved.")
+    webhook = await run_in_threadpool(refresh_jira_webhook, container, connection_id)
+    flash_webhook_outcome(session, connection_id, webhook)
     return redirect(request, session, f"/admin/connections/{connection_id}")
 
 
@@ -325,8 +381,23 @@ def detail_page(
         request,
         session,
         "connection.html",
-        {"nav": "connections", "connection": view, "boolean_settings": BOOLEAN_SETTINGS},
+        {
+            "nav": "connections",
+            "connection": view,
+            "boolean_settings": BOOLEAN_SETTINGS,
+            "webhook": last_webhook_outcome(container, connection_id),
+        },
     )
+
+
+@router.post("/{connection_id}/webhook")
+def register_webhook(
+    request: Request, connection_id: str, session: AdminPost, container: ContainerDep
+) -> Response:
+    """Register now: a Jira failure is flashed (as every service error) and stored for the page."""
+    outcome = register_jira_webhook(container, connection_id)
+    flash_webhook_outcome(session, connection_id, outcome)
+    return redirect(request, session, f"/admin/connections/{connection_id}")
 
 
 @router.post("/{connection_id}/test")
@@ -368,8 +439,15 @@ def delete(
     if confirm_name.strip() != view["name"]:
         session.flash("error", "Type the connection's name exactly to confirm the deletion.")
         return redirect(request, session, f"/admin/connections/{connection_id}/delete")
+    # Before the connection goes: its credentials and the webhook's id go with it.
+    webhook = remove_jira_webhook(container, connection_id)
     connections.delete_connection(container, connection_id)
     session.flash("success", f"Connection {view['name']} deleted with everything it held.")
+    if webhook is not None and webhook.status != "removed":
+        # No page is left to show the steps on: they go in the notice itself.
+        session.flash("error", webhook.summary(), " ".join(webhook.instructions))
+    elif webhook is not None:
+        session.flash("success", webhook.summary())
     return redirect(request, session, "/admin/connections")
 
 

@@ -46,6 +46,7 @@ MIN_BATCH_SIZE = 200
 COLLECTION_LIMIT = 200
 COLLECTION_RETRIEVE_LIMIT = 2000
 COMPOSITE_LIMIT = 25
+COMPOSITE_QUERY_LIMIT = 5  # of the 25: sObject Collections, query and queryAll subrequests
 MAX_OPEN_CURSORS = 500
 UPDATED_WINDOW_DAYS = 30
 DELETED_WINDOW_DAYS = 15
@@ -892,6 +893,14 @@ class DataApi:
                     "INVALID_INPUT", f"Invalid or duplicate referenceId: {request['referenceId']}"
                 )
             seen.add(request["referenceId"])
+        heavy = [request for request in requests if _is_query_or_collection(request["url"])]
+        if len(heavy) > COMPOSITE_QUERY_LIMIT:
+            # The message is modelled on the 25-subrequest one (the exact wording is UNVERIFIED).
+            raise bad_request(
+                "LIMIT_EXCEEDED",
+                f"Composite Request Limit exceeded: You can only have {COMPOSITE_QUERY_LIMIT} "
+                "sObject Collections or query subrequests.",
+            )
         all_or_none = body.get("allOrNone") is True
         responses: list[dict[str, Any]] = []
         results: dict[str, Any] = {}
@@ -1013,6 +1022,15 @@ def _item_id(item: Any) -> str | None:
         )
         return value if isinstance(value, str) else None
     return None
+
+
+def _is_query_or_collection(url: str) -> bool:
+    path = urlsplit(url).path
+    match = re.match(r"^/services/data/v\d+\.\d(/[^/?]*)(/[^/?]*)?", path)
+    if match is None:
+        return False
+    first, second = match.group(1), match.group(2) or ""
+    return first in ("/query", "/queryAll") or (first == "/composite" and second == "/sobjects")
 
 
 def _substitute(value: Any, results: dict[str, Any]) -> Any:

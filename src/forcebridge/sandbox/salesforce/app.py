@@ -405,6 +405,23 @@ class SalesforceSandbox:
         async def delete_as_user(sobject: str, record_id: str, request: Request) -> Response:
             return await self._as_user(request, "DELETE", sobject, record_id)
 
+        @router.post(
+            "/records/{sobject}/{record_id}/undelete",
+            summary="Restore a deleted record from the Recycle Bin as the agent user.",
+        )
+        def undelete_as_user(sobject: str, record_id: str) -> Response:
+            # Salesforce's REST API has no undelete; people restore from the Recycle Bin (or
+            # Apex/SOAP undelete()). Children deleted with the record come back with it.
+            try:
+                with self.records.transaction() as tx:
+                    restored = self.records.undelete(tx, sobject, record_id, self.agent_user_id)
+                definition = self.records.object_definition(sobject)
+            except SalesforceError as error:
+                return _to_response(error_reply(error))
+            document = self.records.get(definition.name, restored)
+            assert document is not None
+            return JSONResponse(self.records.to_json(definition, document, SUPPORTED_VERSIONS[-1]))
+
         @router.get("/limits", summary="Daily API request usage.")
         def get_quota() -> dict[str, int]:
             used, maximum = self.limits.usage

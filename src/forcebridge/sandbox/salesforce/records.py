@@ -3,7 +3,8 @@
 Owns the rules a real org applies on insert/update/delete (field types, lengths, restricted
 picklists, required and read-only fields, references, unique values, derived fields such as
 ``CaseNumber`` or ``Contact.Name``), the system fields (``SystemModstamp`` moves on every write),
-soft deletion (``IsDeleted``, visible to ``queryAll`` and ``/deleted/``), and the Files trio
+soft deletion (``IsDeleted``, visible to ``queryAll`` and ``/deleted/``) and restore from the
+Recycle Bin (``undelete``, with the children the delete cascaded to), and the Files trio
 (ContentVersion → ContentDocument + ContentDocumentLink).
 
 Every write goes through a ``Transaction`` so that ``allOrNone`` requests can roll back, and the
@@ -157,7 +158,7 @@ class Clock:
 # -- transactions ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ChangeEvent:
-    kind: str  # "created" | "updated" | "deleted"
+    kind: str  # "created" | "updated" | "deleted" | "undeleted"
     sobject: str
     record_id: str
     record: dict[str, Any]
@@ -424,6 +425,51 @@ class RecordStore:
             for child_document in self.all(child.name):
                 if child_document.get(reference.name) == document["Id"]:
                     self._soft_delete(tx, child, child_document, user_id)
+
+    def undelete(self, tx: Transaction, sobject: str, raw_id: str, user_id: str) -> str:
+        """Restore a record from the Recycle Bin (Salesforce's ``undelete``: SOAP, Apex or the
+        UI; REST has no resource for it), with the children its delete cascaded to."""
+        definition = self.object_definition(sobject)
+        record_id = self.resolve_id(definition, raw_id)
+        document = self.get(definition.name, record_id)
+        if document is None:
+            raise not_found()
+        if not document.get("IsDeleted"):
+            raise bad_request("UNDELETE_FAILED", "Entity is not in the recycle bin")
+        self._restore(tx, definition, document, user_id)
+        return record_id
+
+    def _restore(
+        self, tx: Transaction, definition: ObjectDefinition, current: dict[str, Any], user_id: str
+    ) -> None:
+        deleted_at = current.get(DELETED_AT)
+        document = {key: value for key, value in current.items() if key != DELETED_AT}
+        # Restoring is a change: SystemModstamp moves, so pollers see the record again.
+        document.update(
+            {
+                "IsDeleted": False,
+                "SystemModstamp": format_datetime(self.clock.now()),
+                "LastModifiedById": user_id,
+            }
+        )
+        tx.put(collection_of(definition.name), document["Id"], document)
+        tx.events.append(ChangeEvent("undeleted", definition.name, document["Id"], dict(document)))
+        # Only the children deleted together with the record come back, not those deleted
+        # before it: a cascade stamps each child just after its parent (the clock only grows).
+        deleted_moment = parse_datetime(str(deleted_at or ""))
+        for _name, child, reference in self.schema.child_relationships(definition.name):
+            if not reference.cascade_delete:
+                continue
+            for child_document in list(self.all(child.name, include_deleted=True)):
+                child_moment = parse_datetime(str(child_document.get(DELETED_AT) or ""))
+                if (
+                    child_document.get(reference.name) == document["Id"]
+                    and child_document.get("IsDeleted")
+                    and child_moment is not None
+                    and deleted_moment is not None
+                    and child_moment >= deleted_moment
+                ):
+                    self._restore(tx, child, child_document, user_id)
 
     # -- validation ----------------------------------------------------------------------------
     def _validate(
