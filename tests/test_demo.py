@@ -173,3 +173,50 @@ def _ssl_context(ca_file: str) -> Any:
     import ssl
 
     return ssl.create_default_context(cafile=ca_file)
+
+
+def test_the_demo_registers_its_webhook_and_an_edit_in_jira_is_pushed_through_it(
+    demo: dict[str, Any],
+) -> None:
+    import time
+
+    sandbox = demo["sandbox"]
+    jira_auth = (sandbox["jira"]["email"], sandbox["jira"]["api_token"])
+    assert demo["webhook"]["status"] in ("registered", "updated")
+    with httpx2.Client(verify=_ssl_context(sandbox["ca_file"]), timeout=30) as http:
+        hooks = http.get(f"{sandbox['jira']['url']}/rest/webhooks/1.0/webhook", auth=jira_auth)
+        [hook] = hooks.json()
+        assert hook["url"] == f"{demo['base_url']}/webhooks/jira/{demo['connection_id']}"
+        assert hook["filters"]["issue-related-events-section"] == 'project in ("TEST")'
+
+        # A pair of its own (the other tests use TEST-5 and the first Case), pushed automatically.
+        cases = http.get(
+            f"{sandbox['salesforce']['url']}/services/data/v62.0/query",
+            params={"q": "SELECT Id FROM Case ORDER BY CreatedDate LIMIT 2"},
+            headers={"Authorization": f"Bearer {sandbox['salesforce']['access_token']}"},
+        ).json()["records"]
+        case_id = cases[1]["Id"]
+        associated = http.post(
+            f"{demo['base_url']}/external/api/association",
+            json={"jiraIssueId": "TEST-3", "son": "Case", "soid": case_id, "autoPush": True},
+            headers={"Authorization": f"JWT {demo['token']}"},
+        )
+        assert associated.status_code in (200, 201), associated.text
+        edited = http.post(
+            f"{sandbox['jira']['url']}/__sandbox/jira/issues/TEST-3/edit",
+            json={"fields": {"summary": "Renew the TLS certificate before Friday"}},
+        )
+        assert edited.status_code == 200, edited.text
+
+        # Delivery, intake and the worker's push take their time: wait for the effect.
+        deadline = time.monotonic() + 60
+        subject = None
+        while time.monotonic() < deadline:
+            subject = http.get(
+                f"{sandbox['salesforce']['url']}/services/data/v62.0/sobjects/Case/{case_id}",
+                headers={"Authorization": f"Bearer {sandbox['salesforce']['access_token']}"},
+            ).json()["Subject"]
+            if subject == "Renew the TLS certificate before Friday":
+                break
+            time.sleep(0.5)
+    assert subject == "Renew the TLS certificate before Friday"

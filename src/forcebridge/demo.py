@@ -3,9 +3,10 @@
 Starts both emulators over HTTPS (their CA kept in the data directory), points ForceBridge at
 them (the sandbox hosts are the only loopback hosts the URL guard lets through, and only the
 sandbox CA is trusted in addition to the system's), makes sure a demo connection exists with the
-TEST project bound and Case/Opportunity/Account mapped, creates a demo admin and a fresh API
+TEST project bound and Case/Opportunity/Account mapped, registers its webhook on the sandbox Jira
+(so edits there reach ForceBridge and automatic push works), creates a demo admin and a fresh API
 token, prints everything a newcomer needs (or one JSON object with ``--json``), then serves.
-Re-running keeps the data: the connection is updated to the new sandbox ports.
+Re-running keeps the data: the connection (and its webhook) follow the new sandbox ports.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from forcebridge.security.passwords import hash_password
 from forcebridge.security.secrets import ensure_key_file
 from forcebridge.settings import Settings
 from forcebridge.tokens.service import create_token
+from forcebridge.webhooks.registration import last_webhook_outcome, refresh_jira_webhook
 
 DEMO_CONNECTION_NAME = "Demo sandbox"
 DEMO_PROJECT_KEY = "TEST"
@@ -81,6 +83,7 @@ def start_demo(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8000) -> 
         container = build_container(settings, apply_migrations=True)
         connection = _ensure_connection(container, sandbox)
         project_id = _ensure_bindings(container, connection)
+        webhook = _ensure_webhook(container, connection)
         admin_password = _reset_demo_admin(container)
         _token_row, token = create_token(container, connection.id, DEMO_TOKEN_LIFESPAN, "demo")
         case_id = _first_case_id(container, connection)
@@ -96,6 +99,7 @@ def start_demo(data_dir: Path, *, host: str = "127.0.0.1", port: int = 8000) -> 
         "son": "Case",
         "soid": case_id,
         "connection_id": connection.id,
+        "webhook": webhook,
         "admin_url": f"{base_url}/admin/",
         "admin_user": DEMO_ADMIN,
         "admin_password": admin_password,
@@ -189,6 +193,14 @@ def _ensure_bindings(container: Container, connection: Connection) -> str:
     return binding.jira_project_id
 
 
+def _ensure_webhook(container: Container, connection: Connection) -> dict[str, Any] | None:
+    """Registered (or moved to this run's ports) as any binding change would; None if unknown."""
+    refreshed = refresh_jira_webhook(container, connection.id)
+    if refreshed is not None:
+        return refreshed.as_dict()
+    return last_webhook_outcome(container, connection.id)  # already in place from a past run
+
+
 def _reset_demo_admin(container: Container) -> str:
     """A fresh password each run (the old one cannot be shown again: only its hash is kept)."""
     password = secrets.token_urlsafe(12)
@@ -221,6 +233,17 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     return values
 
 
+def _webhook_line(summary: dict[str, Any]) -> str:
+    from rich.markup import escape
+
+    webhook = summary.get("webhook") or {}
+    if webhook.get("status") in ("registered", "updated"):
+        return escape(f"id {webhook['jiraWebhookId']}, filtered on {webhook['jql']}")
+    retry = f"forcebridge connection webhook {summary['connection_id']}"
+    reason = webhook.get("reason") or "not registered"
+    return f"[yellow]{escape(reason)}[/yellow] (retry: {escape(retry)})"
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.panel import Panel
@@ -234,6 +257,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         f"password [cyan]{summary['admin_password']}[/cyan]",
         f"[bold]Jira sandbox[/bold]    {sandbox['jira']['url']}",
         f"[bold]Salesforce[/bold]      {sandbox['salesforce']['url']}   (CA: {sandbox['ca_file']})",
+        f"[bold]Jira webhook[/bold]    {_webhook_line(summary)}",
         "",
         f"API token (shown once, valid 1 day): [green]{summary['token']}[/green]",
         f"Project id {summary['project_id']} · issue {summary['issue_key']} · "

@@ -3,13 +3,18 @@
 Every route requires an admin's HTTP Basic credentials (``admin.auth``), parses its input with the
 schemas of the feature packages, calls one service function and answers with the SFJC envelope.
 Errors are raised as ``forcebridge.errors`` and rendered by ``api/errors.py``.
+
+Routes that change the bound projects or the connection then keep its Jira webhook in line
+(``webhooks.registration.refresh_jira_webhook``, after their change is committed) and answer the
+outcome beside the data, in a ``webhook`` member (null when Jira needed no change). A Jira that is
+down or refuses never fails the change itself: the outcome says ``failed`` and how to retry.
 """
 
 from __future__ import annotations
 
 import shlex
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import JSONResponse
@@ -41,6 +46,12 @@ from forcebridge.mappings.schemas import (
 )
 from forcebridge.models import ApiToken
 from forcebridge.tokens import service as tokens
+from forcebridge.webhooks.registration import (
+    WebhookOutcome,
+    WebhookRegistration,
+    refresh_jira_webhook,
+    remove_jira_webhook,
+)
 
 
 def reject_query_parameters(request: Request) -> None:
@@ -70,6 +81,28 @@ _READ_ERRORS = (401, 404)
 _WRITE_ERRORS = (400, 401, 404, 422)
 _VENDOR_ERRORS = (502, 503)
 
+T = TypeVar("T")
+
+
+class WebhookEnvelope(Envelope[T], Generic[T]):
+    """The envelope of a change that may touch the Jira webhook: its outcome rides along."""
+
+    webhook: WebhookOutcome | None = None
+
+
+def success_with_webhook(
+    data: Any, message: str, webhook: WebhookRegistration | None, status_code: int = 200
+) -> JSONResponse:
+    return JSONResponse(
+        {
+            "data": data,
+            "message": message,
+            "success": True,
+            "webhook": webhook.as_dict() if webhook is not None else None,
+        },
+        status_code=status_code,
+    )
+
 
 # -- connections ---------------------------------------------------------------------------------
 
@@ -93,12 +126,15 @@ def list_connections(container: ContainerDep) -> JSONResponse:
     "/connections",
     status_code=201,
     summary="Create a connection (Jira site + Salesforce org). Secrets are encrypted at rest.",
-    response_model=Envelope[ConnectionView],
+    response_model=WebhookEnvelope[ConnectionView],
     responses=error_responses(400, 401, 409, 422),
 )
 def create_connection(request: ConnectionCreate, container: ContainerDep) -> JSONResponse:
     connection = connections.create_connection(container, request)
-    return success(_connection_data(container, connection.id), "Connection created.", 201)
+    webhook = refresh_jira_webhook(container, connection.id)
+    return success_with_webhook(
+        _connection_data(container, connection.id), "Connection created.", webhook, 201
+    )
 
 
 @router.get(
@@ -114,25 +150,31 @@ def get_connection(connection_id: Id, container: ContainerDep) -> JSONResponse:
 @router.patch(
     "/connections/{connection_id}",
     summary="Change a connection; a new auth replaces all of that side's secrets.",
-    response_model=Envelope[ConnectionView],
+    response_model=WebhookEnvelope[ConnectionView],
     responses=error_responses(400, 401, 404, 409, 422),
 )
 def update_connection(
     connection_id: Id, request: ConnectionUpdate, container: ContainerDep
 ) -> JSONResponse:
     connections.update_connection(container, connection_id, request)
-    return success(_connection_data(container, connection_id), "Connection updated.")
+    webhook = refresh_jira_webhook(container, connection_id)
+    return success_with_webhook(
+        _connection_data(container, connection_id), "Connection updated.", webhook
+    )
 
 
 @router.delete(
     "/connections/{connection_id}",
     summary="Delete a connection with its bindings, mappings, tokens and associations.",
-    response_model=Envelope[None],
+    description="Its webhook is deleted from Jira first, best effort (`webhook` says how it went).",
+    response_model=WebhookEnvelope[None],
     responses=error_responses(*_READ_ERRORS),
 )
 def delete_connection(connection_id: Id, container: ContainerDep) -> JSONResponse:
+    # Before the connection goes: its credentials and the webhook's id go with it.
+    webhook = remove_jira_webhook(container, connection_id)
     connections.delete_connection(container, connection_id)
-    return success(None, "Connection deleted.")
+    return success_with_webhook(None, "Connection deleted.", webhook)
 
 
 @router.post(
@@ -273,7 +315,9 @@ def list_bindings(connection_id: Id, container: ContainerDep) -> JSONResponse:
     "/connections/{connection_id}/bindings",
     status_code=201,
     summary="Bind a Jira project (id or key, checked with Jira).",
-    response_model=Envelope[BindingView],
+    description="The connection's Jira webhook is then registered or updated to filter on the "
+    "bound projects; `webhook` says how it went.",
+    response_model=WebhookEnvelope[BindingView],
     responses=error_responses(400, 401, 404, 409, 422, *_VENDOR_ERRORS),
 )
 def create_binding(
@@ -282,7 +326,10 @@ def create_binding(
     binding = mappings.create_binding(container, connection_id, request)
     with container.session() as session:
         view = mappings.binding_view(session, binding).model_dump(mode="json")
-    return success(view, f"Jira project {binding.jira_project_key} bound.", 201)
+    webhook = refresh_jira_webhook(container, connection_id)
+    return success_with_webhook(
+        view, f"Jira project {binding.jira_project_key} bound.", webhook, 201
+    )
 
 
 @router.get(
@@ -301,13 +348,16 @@ def get_binding(connection_id: Id, binding_id: Id, container: ContainerDep) -> J
 @router.delete(
     "/connections/{connection_id}/bindings/{binding_id}",
     summary="Unbind a Jira project (its mappings go with it).",
-    response_model=Envelope[None],
+    description="The connection's Jira webhook is then updated, or deleted when no project is "
+    "left; `webhook` says how it went.",
+    response_model=WebhookEnvelope[None],
     responses=error_responses(*_READ_ERRORS),
 )
 def delete_binding(connection_id: Id, binding_id: Id, container: ContainerDep) -> JSONResponse:
     with container.session() as session:
         mappings.delete_binding(session, connection_id, binding_id)
-    return success(None, "Binding deleted.")
+    webhook = refresh_jira_webhook(container, connection_id)
+    return success_with_webhook(None, "Binding deleted.", webhook)
 
 
 @router.get(

@@ -32,7 +32,7 @@ from forcebridge.webhooks.intake import (
     AcceptedEvent,
     accept_jira_webhook,
 )
-from forcebridge.webhooks.registration import register_jira_webhook
+from forcebridge.webhooks.registration import WebhookOutcome, register_jira_webhook
 from forcebridge.webhooks.secrets import rotate_webhook_secret
 
 ConnectionId = Annotated[str, Path(min_length=1, max_length=64, description="A connection id.")]
@@ -184,10 +184,12 @@ def replay_job(container: ContainerDep, job_id: JobId) -> JSONResponse:
     summary="Register (or update) the connection's webhook on its Jira site.",
     description=(
         "Creates an admin webhook filtered on the bound projects, signed with the connection's "
-        "secret. When the Jira credentials cannot (OAuth, or not a Jira administrator), "
-        "`status` is `manual` and `instructions` lists exactly what to enter in Jira."
+        "secret (binding changes do this automatically; this is the retry and the secret "
+        "rotation). With no project bound any more, the webhook is deleted (`removed`). When the "
+        "Jira credentials cannot (OAuth, or not a Jira administrator), `status` is `manual` and "
+        "`instructions` lists exactly what to enter in Jira."
     ),
-    response_model=Envelope[dict[str, Any]],
+    response_model=Envelope[WebhookOutcome],
     responses=error_responses(401, 404, 409, 502, 503),
 )
 def register_webhook(
@@ -209,6 +211,7 @@ def register_webhook(
     messages = {
         "registered": "Webhook created in Jira.",
         "updated": "Webhook updated in Jira.",
-        "manual": "Create the webhook in Jira by hand, as listed in instructions.",
+        "removed": "Webhook deleted from Jira: no project is bound any more.",
+        "manual": "Change the webhook in Jira by hand, as listed in instructions.",
     }
     return success(registration.as_dict(), messages[registration.status])

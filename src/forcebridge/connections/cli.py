@@ -6,13 +6,17 @@ calls one service function and prints a rich table, or JSON with ``--json``. Err
 
 Secrets are best given in a JSON file (``connection add --file``) or prompted for: values on a
 command line end up in shell history and ``ps`` output.
+
+``connection add`` keeps the Jira webhook in line like every edge does (``refresh_jira_webhook``)
+and ``connection remove`` deletes it from Jira first; what happened is one more printed line (or
+the numbered steps to do by hand), or the ``webhook`` member with ``--json``.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -29,6 +33,9 @@ from forcebridge.cli_support import (
 from forcebridge.container import Container
 from forcebridge.errors import ConfigurationError, InvalidInput, ValidationFailed
 from forcebridge.models import Connection
+
+if TYPE_CHECKING:
+    from forcebridge.webhooks.registration import WebhookRegistration
 
 connection_app = typer.Typer(
     help="Connections between a Jira site and a Salesforce org.", no_args_is_help=True
@@ -96,6 +103,7 @@ def connection_add(
     """Create a connection from a JSON file, or from flags (Jira API token, client credentials)."""
     from forcebridge.connections.schemas import ConnectionCreate
     from forcebridge.connections.service import connection_view, create_connection
+    from forcebridge.webhooks.registration import refresh_jira_webhook
 
     if file is not None:
         document = _read_json(file)
@@ -133,10 +141,14 @@ def connection_add(
             view = connection_view(container, session, session.merge(connection)).model_dump(
                 mode="json"
             )
+        webhook = refresh_jira_webhook(container, connection.id)
     print_result(
-        view,
+        {**view, "webhook": webhook.as_dict() if webhook else None},
         as_json,
-        lambda: f"[green]Connection {view['name']} created[/green] (id {view['id']}).",
+        lambda: (
+            f"[green]Connection {view['name']} created[/green] (id {view['id']})."
+            + webhook_text(webhook)
+        ),
     )
 
 
@@ -232,6 +244,7 @@ def connection_remove(
 ) -> None:
     """Delete a connection with its bindings, mappings, tokens and associations."""
     from forcebridge.connections.service import delete_connection
+    from forcebridge.webhooks.registration import remove_jira_webhook
 
     with command_container(ctx, data_dir) as container:
         found = _find_connection(container, connection)
@@ -239,9 +252,13 @@ def connection_remove(
             f"Delete connection {found.name} and everything linked to it?"
         ):
             raise typer.Exit(1)
+        # Before the connection goes: its credentials and the webhook's id go with it.
+        webhook = remove_jira_webhook(container, found.id)
         delete_connection(container, found.id)
     print_result(
-        {"id": found.id, "deleted": True}, as_json, lambda: f"Connection {found.name} deleted."
+        {"id": found.id, "deleted": True, "webhook": webhook.as_dict() if webhook else None},
+        as_json,
+        lambda: f"Connection {found.name} deleted." + webhook_text(webhook),
     )
 
 
@@ -482,6 +499,20 @@ def admin_create(
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def webhook_text(outcome: WebhookRegistration | None) -> str:
+    """The webhook outcome as terminal lines (rich markup, values escaped); "" for none."""
+    from rich.markup import escape
+
+    if outcome is None:
+        return ""
+    colour = {"manual": "yellow", "failed": "red"}.get(outcome.status, "green")
+    lines = [f"\n[{colour}]{escape(outcome.summary())}[/{colour}]"]
+    lines += [
+        f"  {number}. {escape(step)}" for number, step in enumerate(outcome.instructions, start=1)
+    ]
+    return "\n".join(lines)
 
 
 def _read_json(path: Path) -> Any:

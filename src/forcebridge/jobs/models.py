@@ -100,6 +100,15 @@ class WebhookSecret(Base):
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # What Jira's webhook was last registered with (or what manual instructions last asked for):
+    # an automatic refresh compares the wanted filter with these and skips Jira when they match.
+    registered_jql: Mapped[str | None] = mapped_column(Text, nullable=True)
+    registered_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The site ``jira_webhook_id`` belongs to: ids are per site, so after a site change the old id
+    # is checked before it is written to (it may be another integration's webhook there).
+    registered_site_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    last_outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class WebhookEvent(Base):

@@ -4,6 +4,8 @@ The pickers are filled from the vendors (Jira's ``/field`` and the project's iss
 Salesforce's describe of the mapped object) through the connection's own clients; when a vendor
 cannot be read the page still works with free-text inputs and says why. Value maps are edited as
 lines ``jira value => salesforce value``. Import and export use the admin API's mapping document.
+Binding and unbinding keep the connection's Jira webhook in line (``refresh_jira_webhook``) and
+report it as ``connection_pages.flash_webhook_outcome`` describes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from forcebridge.admin.ui.connection_pages import flash_webhook_outcome, webhook_notice
 from forcebridge.admin.ui.rendering import (
     AdminPost,
     AdminSession,
@@ -37,6 +40,7 @@ from forcebridge.mappings.schemas import (
     FieldMappingUpdate,
     MappingDocument,
 )
+from forcebridge.webhooks.registration import refresh_jira_webhook
 
 router = APIRouter(prefix="/admin/connections", route_class=UiRoute, include_in_schema=False)
 
@@ -74,6 +78,7 @@ def bindings_page(
             "nav": "connections",
             "connection": {"id": connection_id, "name": name},
             "bindings": bindings,
+            "webhook_notice": webhook_notice(request, container, connection_id),
         },
     )
 
@@ -89,7 +94,10 @@ def bind_project(
     payload = parse_form(BindingCreate, {"jira_project": jira_project})
     binding = mappings.create_binding(container, connection_id, payload)
     session.flash("success", f"Jira project {binding.jira_project_key} bound. Map its issue types.")
-    return redirect(request, session, f"{_base(request, connection_id)}/{binding.id}")
+    notice = flash_webhook_outcome(
+        session, connection_id, refresh_jira_webhook(container, connection_id)
+    )
+    return redirect(request, session, f"{_base(request, connection_id)}/{binding.id}{notice}")
 
 
 @router.post("/{connection_id}/bindings/{binding_id}/delete")
@@ -103,7 +111,10 @@ def unbind_project(
     with container.session() as db:
         mappings.delete_binding(db, connection_id, binding_id)
     session.flash("success", "Project unbound; its mappings were removed.")
-    return redirect(request, session, _base(request, connection_id))
+    notice = flash_webhook_outcome(
+        session, connection_id, refresh_jira_webhook(container, connection_id)
+    )
+    return redirect(request, session, _base(request, connection_id) + notice)
 
 
 def _vendor_catalog(
@@ -181,6 +192,7 @@ def binding_page(
             "binding": binding_data,
             "entity_mappings": entity_mappings,
             "catalog": catalog,
+            "webhook_notice": webhook_notice(request, container, connection_id),
             "directions": DIRECTIONS,
             "unmapped_policies": UNMAPPED_POLICIES,
             "conflict_policies": CONFLICT_POLICIES,
