@@ -2,7 +2,7 @@
 
 Salesforce orgs share one daily API quota among every integration, so these counts are the
 contract (DESIGN.md §6): a bulk association checks its records with one ``IN (...)`` query per
-object and 125 ids (URL-length bound), describe is fetched once per object and cached, and reads
+object and 200 ids, describe is fetched once per object and cached, and reads
 by numeric id or by a known key cost no call at all.
 """
 
@@ -53,7 +53,7 @@ def test_bulk_associating_250_cases_checks_them_with_two_queries(
     assert response.status_code == 201
     assert response.json()["data"]["totalAssociations"] == 250
     salesforce, jira = sandbox.salesforce.operator, sandbox.jira.operator
-    # ceil(250 / 125) = 2 queries, one describe for the key prefix, nothing else.
+    # ceil(250 / 200) = 2 queries, one describe for the key prefix, nothing else.
     assert _calls(salesforce, "GET", "/query") == 2
     assert _calls(salesforce, "GET", "/describe") == 1
     assert _vendor_calls(salesforce) == 3

@@ -88,7 +88,7 @@ def test_existing_record_ids_queries_once_per_batch(org, salesforce):
 
     found = existing_record_ids(salesforce, "Case", wanted)
 
-    assert len(org.queries) == -(-450 // RECORD_CHECK_BATCH_SIZE) == 4
+    assert len(org.queries) == -(-450 // RECORD_CHECK_BATCH_SIZE) == 3
     assert all(query.startswith("SELECT Id FROM Case WHERE Id IN (") for query in org.queries)
     assert found == {rid for rid in wanted if rid in org.record_ids}
 

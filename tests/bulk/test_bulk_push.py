@@ -1,10 +1,13 @@
 """Bulk push as a job resource: a JQL resolved to associations, pushed in chunks of 200 with one
-issue search and one sObject Collections write per chunk, progress readable by its connection
-only, and a chunk run twice (a worker killed before recording it) writing nothing twice.
+issue search and one sObject Collections write per chunk (plus one Collections create per 200 new
+comments, one upload per new file), progress readable by its connection only, and a chunk run
+twice (a worker killed before recording it, or between a create and its commit) writing nothing
+twice.
 """
 
 from __future__ import annotations
 
+import io
 import math
 
 import pytest
@@ -12,15 +15,23 @@ from fastapi.testclient import TestClient
 
 from associations.builders import auth_headers, issue_token
 from forcebridge.bulk.service import CHUNK_SIZE, push_chunk
+from forcebridge.jira.adf import text_to_adf
 from forcebridge.jobs.handlers import BUILTIN_HANDLER_MODULES, HandlerRegistry
 from forcebridge.jobs.runner import JobRunner
 from forcebridge.jobs.settings import JobSettings
 from forcebridge.models import Association
 from forcebridge.salesforce.ids import normalize_id
+from forcebridge.sandbox.jira.issues import Context
+from forcebridge.sandbox.jira.seed import ALICE_ACCOUNT_ID
+from forcebridge.sync.link_models import AttachmentLink, CopyIntent
+from sync.crash_points import CrashPoints, WorkerKilled
 from sync.sync_scenario import SyncScenario
 
 ASSOCIATIONS = 450
 ISSUES = ("TEST-1", "TEST-2", "TEST-3")
+COLLECTIONS_UPDATE = "PATCH /services/data/v{version}/composite/sobjects"
+COLLECTIONS_CREATE = "POST /services/data/v{version}/composite/sobjects"
+QUERY = "GET /services/data/v{version}/query"
 
 
 @pytest.fixture
@@ -54,6 +65,46 @@ def association_ids(scenario: SyncScenario) -> list[str]:
             session.flush()
             ids.append(association.id)
     return ids
+
+
+def comment_on_every_issue(scenario: SyncScenario) -> dict[str, list[str]]:
+    """Two comments by Alice on each issue, one of them restricted; the bodies their copies get."""
+    issues = scenario.sandbox.jira.issues
+    alice = Context(account_id=ALICE_ACCOUNT_ID, base_url="https://sandbox.atlassian.net")
+    copies: dict[str, list[str]] = {}
+    for key in ISSUES:
+        issue = issues.require(key)
+        issues.add_comment(alice, issue, {"body": text_to_adf(f"{key}: shipped")}, "3")
+        restricted = {"type": "role", "value": "Developers"}
+        issues.add_comment(
+            alice, issue, {"body": text_to_adf(f"{key}: internal"), "visibility": restricted}, "3"
+        )
+        copies[str(issue["id"])] = sorted(
+            f"[From Jira] Alice Agent:\n{key}: {text}" for text in ("shipped", "internal")
+        )
+    return copies
+
+
+def case_comment_bodies(scenario: SyncScenario, association_ids: list[str]) -> dict[str, list]:
+    """Association id → the bodies of its Case's comments (what a person sees on the Case)."""
+    with scenario.container.session() as session:
+        cases = {
+            row.id: (row.salesforce_id, row.jira_issue_id)
+            for row in session.query(Association).filter(Association.id.in_(association_ids))
+        }
+    by_case: dict[str, list[str]] = {case: [] for case, _ in cases.values()}
+    for row in scenario.sandbox.salesforce.records.all("CaseComment"):
+        if row["ParentId"] in by_case:
+            by_case[row["ParentId"]].append(row["CommentBody"])
+    return {key: sorted(by_case[case]) for key, (case, _) in cases.items()}
+
+
+def issue_of(scenario: SyncScenario, association_ids: list[str]) -> dict[str, str]:
+    with scenario.container.session() as session:
+        return {
+            row.id: row.jira_issue_id
+            for row in session.query(Association).filter(Association.id.in_(association_ids))
+        }
 
 
 @pytest.fixture
@@ -111,6 +162,23 @@ def test_bulk_push_of_450_associations_writes_in_three_collection_calls(
     assert data["errors"] == [] and data["quota"]["paused"] is False
 
 
+def test_associations_flagged_as_deleted_in_salesforce_are_left_out(
+    client, scenario, association_ids, headers
+):
+    from datetime import UTC, datetime
+
+    with scenario.container.session() as session:
+        for association_id in association_ids[:50]:
+            session.get(Association, association_id).salesforce_deleted_at = datetime.now(UTC)
+
+    accepted = client.post(
+        "/external/api/jobs/push", json={"jql": "project = TEST"}, headers=headers
+    )
+
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["data"]["total"] == ASSOCIATIONS - 50
+
+
 def test_a_chunk_run_again_after_a_crash_writes_nothing_twice(container, scenario, association_ids):
     chunk = association_ids[:CHUNK_SIZE]
     push_chunk(container, scenario.connection.id, chunk)
@@ -119,6 +187,118 @@ def test_a_chunk_run_again_after_a_crash_writes_nothing_twice(container, scenari
     done, failures = push_chunk(container, scenario.connection.id, chunk)
 
     assert (done, failures) == (CHUNK_SIZE, [])
+    assert scenario.writes(scenario.salesforce_data_calls()) == 0
+
+
+def test_bulk_push_copies_every_issues_comments_in_collections_of_200_per_chunk(
+    client, scenario, association_ids, headers, runner
+):
+    copies = comment_on_every_issue(scenario)
+    scenario.clear_logs()
+
+    accepted = client.post(
+        "/external/api/jobs/push", json={"jql": "project = TEST"}, headers=headers
+    )
+    runner.run_due()
+
+    assert accepted.status_code == 201, accepted.text
+    writes = {
+        route: count
+        for route, count in scenario.salesforce_data_calls().items()
+        if not route.startswith("GET ")
+    }
+    # Fields: one update per chunk. Comments: 2 per association, so 400 + 400 + 100 copies
+    # in chunks of 200, 200 and 50 associations: 2 + 2 + 1 creates.
+    assert writes == {COLLECTIONS_UPDATE: 3, COLLECTIONS_CREATE: 5}
+    jira = scenario.jira_calls()
+    assert jira["POST /rest/api/3/search/jql"] == 1 + 3  # comments come with the chunk's read
+    assert "GET /rest/api/3/issue/{issueIdOrKey}/comment" not in jira
+    issues = issue_of(scenario, association_ids)
+    assert case_comment_bodies(scenario, association_ids) == {
+        association: copies[issues[association]] for association in association_ids
+    }
+    data = client.get(f"/external/api/jobs/{accepted.json()['data']['id']}", headers=headers)
+    assert (data.json()["data"]["done"], data.json()["data"]["failed"]) == (ASSOCIATIONS, 0)
+
+    scenario.clear_logs()
+    client.post("/external/api/jobs/push", json={"jql": "project = TEST"}, headers=headers)
+    runner.run_due()
+    assert scenario.writes(scenario.salesforce_data_calls()) == 0  # copied once, ever
+
+
+def test_a_chunk_killed_between_two_comment_creates_adopts_the_first_and_creates_the_rest(
+    container, scenario, association_ids
+):
+    copies = comment_on_every_issue(scenario)
+    chunk = association_ids[:CHUNK_SIZE]  # 400 comment copies: two Collections creates
+    crash = CrashPoints.install(container)
+    crash.arm("POST", r"/composite/sobjects$")  # the first create lands, then the worker dies
+
+    with pytest.raises(WorkerKilled):
+        push_chunk(container, scenario.connection.id, chunk)
+    with container.session() as session:
+        assert session.query(CopyIntent).count() == 2 * CHUNK_SIZE
+    scenario.clear_logs()
+
+    done, failures = push_chunk(container, scenario.connection.id, chunk)
+
+    assert (done, failures) == (CHUNK_SIZE, [])
+    calls = scenario.salesforce_data_calls()
+    # One query finds the 200 copies the first create made; the other 200 are created once.
+    assert calls[QUERY] == 1
+    assert {route: n for route, n in calls.items() if not route.startswith("GET ")} == {
+        COLLECTIONS_CREATE: 1
+    }
+    issues = issue_of(scenario, chunk)
+    assert case_comment_bodies(scenario, chunk) == {
+        association: copies[issues[association]] for association in chunk
+    }
+    with container.session() as session:
+        assert session.query(CopyIntent).count() == 0
+    scenario.clear_logs()
+    push_chunk(container, scenario.connection.id, chunk)
+    assert QUERY not in scenario.salesforce_data_calls()  # nothing pending: no lookup
+
+
+def test_bulk_push_uploads_each_new_file_once_with_two_queries_per_chunk(
+    container, scenario, association_ids
+):
+    scenario.set_connection(sync_attachments=True)
+    content = b"%PDF-1.7 signed contract"
+    issue = scenario.sandbox.jira.issues.require("TEST-1")
+    alice = Context(account_id=ALICE_ACCOUNT_ID, base_url="https://sandbox.atlassian.net")
+    scenario.sandbox.jira.issues.add_attachment(
+        alice, issue, "contract.pdf", "application/pdf", io.BytesIO(content)
+    )
+    issues = issue_of(scenario, association_ids)
+    with_file = [a for a in association_ids if issues[a] == str(issue["id"])]
+    scenario.clear_logs()
+
+    for start in range(0, ASSOCIATIONS, CHUNK_SIZE):
+        push_chunk(container, scenario.connection.id, association_ids[start : start + CHUNK_SIZE])
+
+    calls = scenario.salesforce_data_calls()
+    # No batch upload exists: one each. Per chunk: one query of the records' Files (the
+    # same-content check) and one for the new ContentDocument ids.
+    assert calls["POST /services/data/v{version}/sobjects/{sobject}"] == len(with_file)
+    assert calls[QUERY] == 2 * 3
+    assert scenario.jira_calls()["GET /rest/api/3/attachment/content/{attachmentId}"] == len(
+        with_file
+    )
+    records = scenario.sandbox.salesforce.records
+    with container.session() as session:
+        cases = {
+            row.salesforce_id
+            for row in session.query(Association).filter(Association.id.in_(with_file))
+        }
+        links = session.query(AttachmentLink).all()
+    versions = [v for v in records.all("ContentVersion") if v["FirstPublishLocationId"] in cases]
+    assert sorted(v["FirstPublishLocationId"] for v in versions) == sorted(cases)  # once each
+    assert {link.salesforce_document_id for link in links} == {
+        v["ContentDocumentId"] for v in versions
+    }
+    scenario.clear_logs()
+    push_chunk(container, scenario.connection.id, association_ids[:CHUNK_SIZE])
     assert scenario.writes(scenario.salesforce_data_calls()) == 0
 
 

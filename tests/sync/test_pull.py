@@ -192,3 +192,27 @@ def test_unmapped_pull_values_follow_the_policy(
         assert messages == []
     else:
         assert messages and messages[0].startswith(problem)
+
+
+def test_read_records_reads_many_records_in_one_query_and_leaves_out_missing_ones(
+    scenario: SyncScenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forcebridge.salesforce.ids import normalize_id
+    from forcebridge.sync import pull as pull_module
+    from forcebridge.sync.context import SyncContext
+
+    case_ids = scenario.record_ids("Case")[:4]
+    missing = normalize_id(case_ids[0][:12] + "999", sobject="Case")  # valid id, no such Case
+    with SyncContext(scenario.container, scenario.connection.id) as context:
+        rules = context.rules_for("10000", None, "Case")
+        context.describe("Case")
+        scenario.clear_logs()
+        records = pull_module.read_records(context, "Case", [*case_ids, missing], rules)
+        assert sorted(records) == sorted(case_ids)
+        assert scenario.salesforce_data_calls() == {SOQL_QUERY: 1}
+        # A query too long for one URL is halved (down to one id a query), never refused.
+        monkeypatch.setattr(pull_module, "MAX_READ_QUERY_CHARACTERS", 1)
+        scenario.clear_logs()
+        split = pull_module.read_records(context, "Case", case_ids, rules)
+    assert split.keys() == records.keys()
+    assert scenario.salesforce_data_calls() == {SOQL_QUERY: len(case_ids)}

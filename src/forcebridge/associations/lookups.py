@@ -23,10 +23,10 @@ from forcebridge.salesforce.client import SalesforceClient
 from forcebridge.salesforce.soql import format_soql
 
 # The query travels in the URL (GET /query?q=...), and ForceBridge's outbound guard refuses URLs
-# over MAX_URL_LENGTH (4096) characters. Each id costs 28 characters once percent-encoded
-# (%27<18 characters>%27%2C+), so 125 ids take 3,500 and leave ~600 for the instance URL, the
-# API path and the longest custom object names.
-RECORD_CHECK_BATCH_SIZE = 125
+# over MAX_URL_LENGTH (16,384, Salesforce's own limit) characters. Each id costs 28 characters
+# once percent-encoded (%27<18 characters>%27%2C+), so 200 ids (the batch size used everywhere
+# else) take 5,600, far below the limit whatever the instance URL and object name.
+RECORD_CHECK_BATCH_SIZE = 200
 KEY_PREFIX_TTL_SECONDS = 300.0
 
 

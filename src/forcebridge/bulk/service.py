@@ -5,17 +5,27 @@ Accepting a request (``start_bulk_push``) resolves the JQL to associations once,
 the job's items and enqueues one ``bulk.push`` job, all in one transaction. The worker then
 processes the items in chunks of :data:`CHUNK_SIZE` associations, each chunk costing:
 
-- one Jira ``/search/jql`` read (``id in (...)`` with explicit fields) for the chunk's issues;
-- one sObject Collections update per object (200 records a call) for what changed.
+- one Jira ``/search/jql`` read (``id in (...)`` with explicit fields, comments and files
+  included) for the chunk's issues;
+- one sObject Collections update per object (200 records a call) for what changed;
+- one sObject Collections create per 200 new comments of the whole chunk, and one upload per new
+  file (no batch exists), with the single push's rules and crash safety (copy intents).
 
 After each chunk the cursor and the counts move in one transaction. A worker killed mid-chunk
 leaves the cursor before that chunk; the next run repeats it, and the sync engine's stored
 fingerprints make the repeat write only what did not land. Between chunks the quota guard is
 consulted: when the org's quota runs low the job defers itself rather than spending the reserve.
 
-A bulk pull resolves its SOQL to record ids with one query (plus one per 2,000 rows), then pulls
-each association with the engine's ``pull_record`` (one record read and the issue's writes each:
+A bulk pull resolves its SOQL to record ids with one query (plus one per 2,000 rows). Each chunk
+then reads its records with one ``WHERE Id IN (...)`` query per object (the fields and
+comment/file subqueries a single pull reads), plus one ``/search/jql`` only for issues whose
+type picks the mapping and is not yet known; each association is then planned and written by
+the engine's ``pull_prepared``, as a single pull (the issue's edit and transition are per issue:
 Jira has no batch edit), recording a failure per association without stopping the others.
+
+A bulk create of Jira issues skips records already linked in the project and hands the rest to
+the engine's ``create_jira_issues``: one ``IN`` read per chunk, ``POST /issue/bulk`` per 50
+issues, and one marker search only when the chunk is a retry.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -33,23 +44,32 @@ from sqlalchemy.orm import Session
 from forcebridge.associations.service import FlagChoice, RecordReference, associate
 from forcebridge.bulk.models import BULK_DONE, BULK_RUNNING, BulkJob
 from forcebridge.container import Container
-from forcebridge.errors import ForceBridgeError, InvalidInput, NotFound
+from forcebridge.errors import ForceBridgeError, InvalidInput, NotFound, TransientExternalError
 from forcebridge.jira.jql import format_jql
 from forcebridge.jobs.handlers import HandlerRegistry, JobContext
 from forcebridge.jobs.service import enqueue
 from forcebridge.models import Association, new_id
 from forcebridge.quota.service import defer, quota_state
 from forcebridge.salesforce.ids import normalize_id
+from forcebridge.sync import attachments, comments, extensions
 from forcebridge.sync.context import (
     AssociationRef,
     SyncContext,
     ensure_modification_allowed,
     jira_fields_to_read,
 )
-from forcebridge.sync.create import create_jira_issue
-from forcebridge.sync.pull import pull_record
-from forcebridge.sync.push import ISSUE_BOOKKEEPING_FIELDS, plan_push, record_results, write_planned
-from forcebridge.sync.state import load_fingerprints
+from forcebridge.sync.create import create_jira_issues
+from forcebridge.sync.pull import pull_prepared, read_records, record_not_found
+from forcebridge.sync.push import (
+    ISSUE_BOOKKEEPING_FIELDS,
+    PlannedWrite,
+    issue_type_of,
+    plan_push,
+    record_results,
+    write_planned,
+)
+from forcebridge.sync.results import error_to_wire
+from forcebridge.sync.state import known_issue_type, load_fingerprints
 
 log = structlog.get_logger("forcebridge.bulk")
 
@@ -246,6 +266,8 @@ def _associations_of_issues(
                     Association.connection_id == connection_id,
                     Association.jira_issue_id.in_(issue_ids[start : start + 500]),
                     Association.view_only.is_(False),
+                    # A record deleted in Salesforce has nothing to receive the push.
+                    Association.salesforce_deleted_at.is_(None),
                 )
                 .order_by(Association.jira_issue_id, Association.id)
             )
@@ -320,9 +342,12 @@ def run_bulk_create_jira_issues(job: JobContext) -> None:
 def create_jira_issues_chunk(
     container: Container, connection_id: str, record_ids: list[str], request: dict[str, Any]
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Create an issue per record. A record already linked to an issue of the project is
-    skipped (counted done): that is what makes a chunk run twice create nothing twice, and the
-    engine's pending-create marker covers a create whose answer was lost."""
+    """Create an issue per record of one chunk with the engine's batched create: one ``IN``
+    read of the records, Jira's bulk create (50 a call) and, before any retry, one marker
+    search. A record already linked to an issue of the project is skipped (counted done): with
+    the engine's pending-create markers, that is what makes a chunk run twice create nothing
+    twice. Per-record failures are listed; a failure of the whole chunk that is not transient
+    fails each of its records, and a transient one is raised, so the job runs the chunk again."""
     salesforce_object = str(request.get("son", ""))
     project_id = str(request.get("projectId", ""))
     with container.session() as session:
@@ -335,22 +360,29 @@ def create_jira_issues_chunk(
                 )
             )
         )
-    failures: list[dict[str, Any]] = []
-    for record_id in record_ids:
-        if record_id in already:
-            continue
-        try:
-            create_jira_issue(
-                container,
-                connection_id,
-                salesforce_object=salesforce_object,
-                salesforce_id=record_id,
-                project_id=project_id,
-                issue_type_id=str(request.get("issueTypeId", "")),
-                trigger="bulk",
-            )
-        except ForceBridgeError as error:
-            failures.append({"soid": record_id, "error": error.message})
+    to_create = [record_id for record_id in record_ids if record_id not in already]
+    if not to_create:
+        return len(record_ids), []
+    try:
+        outcome = create_jira_issues(
+            container,
+            connection_id,
+            salesforce_object=salesforce_object,
+            salesforce_ids=to_create,
+            project_id=project_id,
+            issue_type_id=str(request.get("issueTypeId", "")),
+            trigger="bulk",
+        )
+    except TransientExternalError:
+        raise
+    except ForceBridgeError as error:
+        failures = [{"soid": record_id, "error": error.message} for record_id in to_create]
+        return len(record_ids) - len(failures), failures
+    failures = [
+        {"soid": record_id, "error": outcome.failed[record_id].message}
+        for record_id in to_create
+        if record_id in outcome.failed
+    ]
     return len(record_ids) - len(failures), failures
 
 
@@ -409,8 +441,11 @@ def _run_chunks(
 def push_chunk(
     container: Container, connection_id: str, association_ids: list[str]
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Push one chunk: one issue search, one Collections update per object. Returns the
-    number of associations that synced and the failures (association id, error)."""
+    """Push one chunk: one issue search (with comments and files), one Collections update per
+    object for fields, one Collections create per 200 new comments, one upload per new file.
+    Returns the number of associations that synced and the failures (association id, error);
+    a comment or file that fails is reported on the association's sync result, as in a single
+    push, and does not fail the association."""
     started = container.clock()
     clock_start = time.perf_counter()
     with SyncContext(container, connection_id) as context:
@@ -429,6 +464,7 @@ def push_chunk(
                 continue
             plans.append(plan_push(context, association, issue, stored))
         write_planned(context, plans)
+        _push_chunk_extras(context, plans, issues)
         results = [plan.result for plan in plans]
         record_results(context, results, "bulk", started, clock_start)
     for result in results:
@@ -443,28 +479,185 @@ def push_chunk(
 def pull_chunk(
     container: Container, connection_id: str, association_ids: list[str]
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Pull each association of one chunk; a failure is recorded and the others go on."""
-    with container.session() as session:
-        rows = list(session.scalars(select(Association).where(Association.id.in_(association_ids))))
-        targets = [
-            (row.id, row.jira_issue_id, row.salesforce_object, row.salesforce_id) for row in rows
-        ]
-    failures: list[dict[str, Any]] = []
-    for association_id, issue_id, salesforce_object, salesforce_id in targets:
+    """Pull one chunk: one record read per object (``WHERE Id IN (...)``), one issue-type search
+    only for issues whose type is needed and not yet known, then each association planned and
+    written exactly as a single pull does (Jira has no batch edit). A failure is recorded per
+    association and the others go on. A failure of what the chunk shares (modification off, the
+    issue-type search) fails each association, as it would fail each single pull; a transient
+    one is raised instead, so the job runs the chunk again later."""
+    with SyncContext(container, connection_id) as context:
+        chunk, siblings, known_types = _load_pull_chunk(container, connection_id, association_ids)
         try:
-            report = pull_record(
-                container, connection_id, issue_id, salesforce_object, salesforce_id, trigger="bulk"
-            )
+            ensure_modification_allowed(context.connection)
+            issue_types, gone_issues = _pull_issue_types(context, chunk, known_types)
+            records, unreadable = _read_pull_records(context, chunk, issue_types)
+        except TransientExternalError:
+            raise
         except ForceBridgeError as error:
-            failures.append(_failure(association_id, error.message))
-            continue
-        failed = [result for result in report.results if result.outcome == "failed"]
-        if failed and failed[0].association_id == association_id:
-            message = failed[0].error.message if failed[0].error else "Nothing could be written."
-            failures.append(_failure(association_id, message))
-    missing = set(association_ids) - {target[0] for target in targets}
+            failures = [_failure(association.id, error.message) for association in chunk]
+        else:
+            failures = []
+            for association in chunk:
+                blocker = _pull_blocker(association, gone_issues, unreadable)
+                failure = _pull_one(context, association, siblings, issue_types, records, blocker)
+                if failure is not None:
+                    failures.append(failure)
+    missing = set(association_ids) - {association.id for association in chunk}
     failures.extend(_failure(gone, "The association was deleted.") for gone in sorted(missing))
     return len(association_ids) - len(failures), failures
+
+
+def _pull_one(
+    context: SyncContext,
+    association: AssociationRef,
+    siblings: dict[str, list[AssociationRef]],
+    issue_types: dict[str, str | None],
+    records: dict[str, dict[str, Any]],
+    blocker: str | None,
+) -> dict[str, Any] | None:
+    """Pull one association of the chunk as a single pull would; its failure, if any."""
+    if blocker is not None:
+        return _failure(association.id, blocker)
+    try:
+        outcome = pull_prepared(
+            context,
+            association,
+            siblings[association.jira_issue_id],
+            issue_types.get(association.id),
+            partial(_chunk_record, records, association),
+            "bulk",
+        )
+    except ForceBridgeError as error:
+        return _failure(association.id, error.message)
+    _apply_fan_out(records, siblings[association.jira_issue_id], outcome.fanned_out)
+    own = outcome.report.results[0]
+    if own.outcome == "failed":
+        return _failure(association.id, own.error.message if own.error else "Nothing written.")
+    return None
+
+
+def _load_pull_chunk(
+    container: Container, connection_id: str, association_ids: list[str]
+) -> tuple[list[AssociationRef], dict[str, list[AssociationRef]], dict[str, str | None]]:
+    """The chunk's associations (in item order), every association of their issues (the fan-out
+    targets, oldest first, as a single pull finds them) and the issue types already known."""
+    with container.session() as session:
+        rows = session.scalars(select(Association).where(Association.id.in_(association_ids)))
+        position = {association_id: index for index, association_id in enumerate(association_ids)}
+        chunk = sorted(
+            (AssociationRef.from_model(row) for row in rows), key=lambda a: position[a.id]
+        )
+        issue_ids = sorted({association.jira_issue_id for association in chunk})
+        siblings: dict[str, list[AssociationRef]] = {issue_id: [] for issue_id in issue_ids}
+        for start in range(0, len(issue_ids), 500):
+            for row in session.scalars(
+                select(Association)
+                .where(
+                    Association.connection_id == connection_id,
+                    Association.jira_issue_id.in_(issue_ids[start : start + 500]),
+                )
+                .order_by(Association.created_at, Association.id)
+            ):
+                siblings[row.jira_issue_id].append(AssociationRef.from_model(row))
+        known_types = {
+            association.id: known_issue_type(session, association.id) for association in chunk
+        }
+    return chunk, siblings, known_types
+
+
+def _pull_issue_types(
+    context: SyncContext, chunk: list[AssociationRef], known_types: dict[str, str | None]
+) -> tuple[dict[str, str | None], set[str]]:
+    """Each association's issue type (as :func:`~forcebridge.sync.pull.issue_type_for` decides
+    it), reading the types still unknown with one ``/search/jql``; and the issues it did not
+    find (deleted, or no longer visible)."""
+    issue_types: dict[str, str | None] = {}
+    to_read: dict[str, list[AssociationRef]] = {}
+    for association in chunk:
+        known = known_types.get(association.id)
+        if known is not None or not context.needs_issue_type(
+            association.jira_project_id, association.salesforce_object
+        ):
+            issue_types[association.id] = known
+        else:
+            to_read.setdefault(association.jira_issue_id, []).append(association)
+    if not to_read:
+        return issue_types, set()
+    jql = format_jql("id in {} ORDER BY id", sorted(to_read, key=int))
+    found = {
+        str(issue["id"]): issue_type_of(issue)
+        for issue in context.jira.search(jql, fields=["issuetype"], page_size=SEARCH_PAGE_SIZE)
+    }
+    for issue_id, associations in to_read.items():
+        for association in associations:
+            issue_types[association.id] = found.get(issue_id)
+    return issue_types, set(to_read) - set(found)
+
+
+def _read_pull_records(
+    context: SyncContext, chunk: list[AssociationRef], issue_types: dict[str, str | None]
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The chunk's records, one ``IN`` query per object (with every field any of the chunk's
+    rules needs), and, per object that could not be read for a lasting reason, that reason."""
+    by_object: dict[str, list[AssociationRef]] = {}
+    for association in chunk:
+        by_object.setdefault(association.salesforce_object, []).append(association)
+    records: dict[str, dict[str, Any]] = {}
+    unreadable: dict[str, str] = {}
+    for salesforce_object, associations in by_object.items():
+        rules = [
+            rule
+            for association in associations
+            for rule in context.rules_for(
+                association.jira_project_id, issue_types.get(association.id), salesforce_object
+            )
+        ]
+        try:
+            records.update(
+                read_records(
+                    context, salesforce_object, (a.salesforce_id for a in associations), rules
+                )
+            )
+        except TransientExternalError:
+            raise
+        except ForceBridgeError as error:
+            unreadable[salesforce_object] = error.message
+    return records, unreadable
+
+
+def _pull_blocker(
+    association: AssociationRef, gone_issues: set[str], unreadable: dict[str, str]
+) -> str | None:
+    if association.view_only:
+        return "The association became view-only: it is never synced."
+    if association.jira_issue_id in gone_issues:
+        return "The Jira issue is gone or not visible."
+    return unreadable.get(association.salesforce_object)
+
+
+def _chunk_record(
+    records: dict[str, dict[str, Any]], association: AssociationRef, rules: object
+) -> dict[str, Any]:
+    del rules  # read for the whole chunk already
+    record = records.get(association.salesforce_id)
+    if record is None:
+        raise record_not_found(association.salesforce_object, association.salesforce_id)
+    return record
+
+
+def _apply_fan_out(
+    records: dict[str, dict[str, Any]],
+    siblings: list[AssociationRef],
+    fanned_out: dict[str, dict[str, Any]],
+) -> None:
+    """Keep the chunk's records current with what a pull's fan-out wrote to them, so a later pull
+    of the same chunk plans on what Salesforce now holds (as a fresh read would) and does not
+    pull the old value back into Jira."""
+    by_id = {association.id: association for association in siblings}
+    for association_id, values in fanned_out.items():
+        target = by_id.get(association_id)
+        if target is not None and target.salesforce_id in records:
+            records[target.salesforce_id].update(values)
 
 
 def _read_issues(
@@ -481,6 +674,7 @@ def _read_issues(
             jira_fields_to_read([r for r in rules if r.applies_to("push")], context.jira_fields())
         )
     fields.extend(ISSUE_BOOKKEEPING_FIELDS)
+    fields.extend(extensions.issue_fields(context.connection))  # comments (and files)
     issue_ids = sorted({a.jira_issue_id for a in associations}, key=int)
     jql = format_jql("id in {} ORDER BY id", issue_ids)
     return {
@@ -489,6 +683,115 @@ def _read_issues(
             jql, fields=list(dict.fromkeys(fields)), page_size=SEARCH_PAGE_SIZE
         )
     }
+
+
+def _push_chunk_extras(
+    context: SyncContext, plans: list[PlannedWrite], issues: dict[str, dict[str, Any]]
+) -> None:
+    """Comments and files of each association's issue, with the single push's rules.
+
+    Comments of the whole chunk are planned together and created in sObject Collections of 200
+    (crash-safe through intents: see ``comments.write_comment_pushes``). Files have no batch
+    upload: each association runs ``push_attachments`` in its own transaction (one download and
+    one upload per new file). The chunk shares one ContentVersion query when a killed run left
+    upload intents, one query of its records' Files for the same-content check, and one query
+    for the new ContentDocument ids.
+    """
+    connection = context.connection
+    with_extras = [
+        plan
+        for plan in plans
+        if extensions.issue_has_extras(issues[plan.association.jira_issue_id], connection)
+    ]
+    if not with_extras:
+        return
+    account_id = context.metadata.jira_account_id(
+        context.connection_id, lambda: str(context.jira.myself().get("accountId", ""))
+    )
+    ids = [plan.association.id for plan in with_extras]
+    try:
+        with context.container.session() as session:
+            rows = {
+                row.id: row
+                for row in session.scalars(select(Association).where(Association.id.in_(ids)))
+            }
+            comment_plans = [
+                (
+                    plan,
+                    comments.plan_comment_push(
+                        session,
+                        connection=connection,
+                        association=rows[plan.association.id],
+                        issue=issues[plan.association.jira_issue_id],
+                        jira_account_id=account_id,
+                        jira=context.jira,
+                    ),
+                )
+                for plan in with_extras
+                if plan.association.id in rows
+            ]
+            comments.write_comment_pushes(
+                session, context.salesforce, [comment_plan for _, comment_plan in comment_plans]
+            )
+        for plan, comment_plan in comment_plans:
+            plan.result.extras["comments"] = extensions.extras_wire(comment_plan.result)
+    except ForceBridgeError as error:
+        for plan in with_extras:
+            plan.result.extras["comments"] = {"error": error_to_wire(error)}
+    if not connection.sync_attachments:
+        return
+    with_files = [
+        plan
+        for plan in with_extras
+        if (issues[plan.association.jira_issue_id].get("fields") or {}).get("attachment")
+    ]
+    adopted: dict[str, list[str]] = {}
+    try:
+        with context.container.session() as session:
+            rows_with_files = list(
+                session.scalars(
+                    select(Association).where(
+                        Association.id.in_([plan.association.id for plan in with_files])
+                    )
+                )
+            )
+            adopted = attachments.adopt_salesforce_uploads(
+                session, context.salesforce, rows_with_files
+            )
+    except ForceBridgeError as error:
+        for plan in with_files:
+            plan.result.extras["attachments"] = {"error": error_to_wire(error)}
+        return
+    # One query of the chunk's records' Files (same-content check), when a file needs it.
+    record_files = attachments.RecordFiles(
+        context.salesforce, [plan.association.salesforce_id for plan in with_files]
+    )
+    for plan in with_files:
+        try:
+            with context.container.session() as session:
+                association = session.get(Association, plan.association.id)
+                if association is None:
+                    continue
+                outcome = attachments.push_attachments(
+                    session,
+                    connection=connection,
+                    association=association,
+                    issue=issues[plan.association.jira_issue_id],
+                    jira=context.jira,
+                    salesforce=context.salesforce,
+                    record_files=record_files,
+                    resolve_document_ids=False,
+                )
+        except ForceBridgeError as error:
+            plan.result.extras["attachments"] = {"error": error_to_wire(error)}
+            continue
+        outcome.created[:0] = adopted.get(plan.association.id, [])
+        plan.result.extras["attachments"] = extensions.extras_wire(outcome)
+    with context.container.session() as session:
+        # One query for the new ContentDocument ids of every upload of the chunk.
+        attachments.resolve_document_ids_of(
+            session, context.salesforce, [plan.association.id for plan in with_files]
+        )
 
 
 def _failure(association_id: str, message: str) -> dict[str, Any]:

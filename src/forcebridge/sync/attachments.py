@@ -23,6 +23,13 @@ already linked on the association, or a file of the same size already on the oth
 confirm), is linked instead of uploaded. Files above the size cap (``max_bytes``, by default
 :data:`DEFAULT_MAX_ATTACHMENT_BYTES`) are skipped with "too large (N MB > cap MB)".
 
+Crash safety (DESIGN.md §5; neither upload takes an idempotency key): before each upload a
+:class:`~forcebridge.sync.link_models.CopyIntent` (file name, size, SHA-256) is committed; the link
+replaces it after the upload. A sync that finds intents left by a killed worker looks for those
+copies first (push: one ContentVersion query by ``FirstPublishLocationId`` for every record
+concerned; pull: one read of the issue's attachments) and links a file with the same name and size
+instead of uploading it again.
+
 A failure on one file is reported in ``skipped`` and does not stop the others, so the links of the
 files already copied are kept (the caller commits the session).
 """
@@ -43,7 +50,13 @@ import httpx2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forcebridge.errors import ExternalServiceError, ForceBridgeError, PayloadTooLarge
+from forcebridge.errors import (
+    ExternalServiceError,
+    ForceBridgeError,
+    NeedsAdminAction,
+    PayloadTooLarge,
+    RateLimited,
+)
 from forcebridge.jira.client import JiraClient
 from forcebridge.models import Association, Connection
 from forcebridge.salesforce.client import SalesforceClient
@@ -56,7 +69,14 @@ from forcebridge.salesforce.errors import (
     parse_api_usage,
 )
 from forcebridge.salesforce.soql import format_soql
-from forcebridge.sync.link_models import ORIGIN_JIRA, ORIGIN_SALESFORCE, AttachmentLink
+from forcebridge.sync.link_models import (
+    INTENT_FILE_TO_JIRA,
+    INTENT_FILE_TO_SALESFORCE,
+    ORIGIN_JIRA,
+    ORIGIN_SALESFORCE,
+    AttachmentLink,
+    CopyIntent,
+)
 
 MEGABYTE = 1024 * 1024
 DEFAULT_MAX_ATTACHMENT_BYTES = 25 * MEGABYTE
@@ -126,9 +146,18 @@ def push_attachments(
     jira: JiraClient,
     salesforce: SalesforceClient,
     max_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+    record_files: RecordFiles | None = None,
+    resolve_document_ids: bool = True,
 ) -> AttachmentSyncResult:
-    """Upload the issue's new attachments to the associated record as Salesforce Files."""
+    """Upload the issue's new attachments to the associated record as Salesforce Files.
+
+    A bulk chunk passes ``record_files`` (the Files of all its records, read with one query
+    when first needed) and ``resolve_document_ids=False``, then resolves the new ContentDocument
+    ids of the whole chunk with one :func:`resolve_document_ids_of` call.
+    """
     result = AttachmentSyncResult()
+    adopted = adopt_salesforce_uploads(session, salesforce, [association])
+    result.created.extend(adopted.get(association.id, []))
     links = _links(session, association)
     known = {link.jira_attachment_id for link in links}
     new_files = [file for file in _jira_files(issue) if file.id not in known]
@@ -140,7 +169,9 @@ def push_attachments(
 
     by_hash = {link.sha256: link for link in links}
     existing = _LazyTargets(
-        lambda: _salesforce_files_of_record(salesforce, association),
+        (lambda: record_files.of(association.salesforce_id))
+        if record_files is not None
+        else (lambda: _salesforce_files_of_record(salesforce, association)),
         {link.salesforce_document_id for link in links},
     )
     new_links: list[AttachmentLink] = []
@@ -183,9 +214,18 @@ def push_attachments(
                         (source.filename, f"already in Salesforce as {present.filename}")
                     )
                     continue
-                version_id = _upload_content_version(
-                    salesforce, association.salesforce_id, source, spooled
+                intent = _record_intent(
+                    session, association, INTENT_FILE_TO_SALESFORCE, source, spooled
                 )
+                try:
+                    version_id = _upload_content_version(
+                        salesforce, association.salesforce_id, source, spooled
+                    )
+                except ForceBridgeError as error:
+                    if not may_have_landed(error):
+                        session.delete(intent)
+                    raise
+                session.delete(intent)
         except ForceBridgeError as error:
             result.skipped.append((source.filename, _failure(error)))
             continue
@@ -210,7 +250,7 @@ def push_attachments(
         for link in new_links
         if link.salesforce_document_id == link.salesforce_version_id
     ]
-    if uploaded_versions:
+    if uploaded_versions and resolve_document_ids:
         documents = _content_document_ids(salesforce, list(dict.fromkeys(uploaded_versions)))
         for link in new_links:
             # Without a document id (a failed lookup) the version id stays: pull matches either.
@@ -251,6 +291,59 @@ def _salesforce_files_of_record(
     )
     files = (_salesforce_file(row) for row in salesforce.query(soql))
     return [file for file in files if file is not None]
+
+
+class RecordFiles:
+    """The Files linked to a set of records (a bulk chunk's), read with one query when first
+    needed: the same-content check of every association of the chunk shares it."""
+
+    def __init__(self, salesforce: SalesforceClient, record_ids: Iterable[str]) -> None:
+        self._salesforce = salesforce
+        self._record_ids = sorted(set(record_ids))
+        self._files: dict[str, list[_SourceFile]] | None = None
+
+    def of(self, record_id: str) -> list[_SourceFile]:
+        if self._files is None:
+            self._files = {}
+            soql = format_soql(
+                "SELECT LinkedEntityId, ContentDocumentId, ContentDocument.Title,"
+                " ContentDocument.FileExtension, ContentDocument.ContentSize,"
+                " ContentDocument.LatestPublishedVersionId"
+                " FROM ContentDocumentLink WHERE LinkedEntityId IN {}",
+                self._record_ids,
+            )
+            for row in self._salesforce.query(soql):
+                file = _salesforce_file(row)
+                if file is not None:
+                    self._files.setdefault(str(row.get("LinkedEntityId")), []).append(file)
+        return list(self._files.get(record_id, []))
+
+
+def resolve_document_ids_of(
+    session: Session, salesforce: SalesforceClient, association_ids: list[str]
+) -> None:
+    """Fill in the ContentDocument id of uploads linked by their ContentVersion id only.
+
+    One query for every such link of ``association_ids`` (none when there is none).
+    """
+    pending = list(
+        session.scalars(
+            select(AttachmentLink).where(
+                AttachmentLink.association_id.in_(association_ids),
+                AttachmentLink.salesforce_document_id == AttachmentLink.salesforce_version_id,
+            )
+        )
+    )
+    if not pending:
+        return
+    documents = _content_document_ids(
+        salesforce, sorted({link.salesforce_version_id for link in pending})
+    )
+    for link in pending:
+        link.salesforce_document_id = documents.get(
+            link.salesforce_version_id, link.salesforce_document_id
+        )
+    session.flush()
 
 
 def _upload_content_version(
@@ -311,6 +404,7 @@ def pull_attachments(
 ) -> AttachmentSyncResult:
     """Upload the record's new Salesforce Files to the associated Jira issue as attachments."""
     result = AttachmentSyncResult()
+    _adopt_jira_uploads(session, jira, association, result)
     links = _links(session, association)
     known = {link.salesforce_document_id for link in links} | {
         link.salesforce_version_id for link in links
@@ -360,17 +454,26 @@ def pull_attachments(
                         (source.filename, f"already in Jira as {present.filename}")
                     )
                 else:
-                    spooled.file.seek(0)
-                    attachments = jira.add_attachment(
-                        association.jira_issue_id,
-                        source.filename,
-                        spooled.file,
-                        source.content_type,
+                    intent = _record_intent(
+                        session, association, INTENT_FILE_TO_JIRA, source, spooled
                     )
+                    spooled.file.seek(0)
+                    try:
+                        attachments = jira.add_attachment(
+                            association.jira_issue_id,
+                            source.filename,
+                            spooled.file,
+                            source.content_type,
+                        )
+                    except ForceBridgeError as error:
+                        if not may_have_landed(error):
+                            session.delete(intent)
+                        raise
                     if not attachments or not attachments[0].get("id"):
                         raise ExternalServiceError(
                             "Jira accepted an attachment without returning its id", service="jira"
                         )
+                    session.delete(intent)
                     jira_id = str(attachments[0]["id"])
                     result.created.append(source.filename)
         except ForceBridgeError as error:
@@ -427,6 +530,146 @@ def _salesforce_file(row: Mapping[str, Any]) -> _SourceFile | None:
 
 def _issue_attachments(jira: JiraClient, association: Association) -> dict[str, Any]:
     return jira.get_issue(association.jira_issue_id, fields=["attachment"])
+
+
+# -- crash safety: intents recorded before an upload ----------------------------------------
+
+
+def may_have_landed(error: ForceBridgeError) -> bool:
+    """Whether a create that failed with ``error`` may still have been carried out.
+
+    A timeout, a dropped connection, a 5xx or an answer we could not read can come after the
+    vendor stored the record; a refusal (a 4xx other than 408: invalid, permissions, rate limit
+    before any work) cannot, and neither can an error raised before the call.
+    """
+    if isinstance(error, RateLimited | NeedsAdminAction):
+        return False
+    if isinstance(error, ExternalServiceError):
+        status = error.status
+        return status is None or status >= 500 or status == 408
+    return False
+
+
+def _record_intent(
+    session: Session, association: Association, kind: str, source: _SourceFile, spooled: _Spooled
+) -> CopyIntent:
+    intent = CopyIntent(
+        association_id=association.id,
+        kind=kind,
+        source_id=source.id,
+        source_version_id=source.version_id,
+        target_object="ContentVersion" if kind == INTENT_FILE_TO_SALESFORCE else "jira",
+        copy_fingerprint=spooled.sha256,
+        filename=source.filename[:255],
+        size=spooled.size,
+    )
+    session.add(intent)
+    session.commit()  # the intent must outlive a crash during the upload
+    return intent
+
+
+def _pending_intents(session: Session, association_ids: list[str], kind: str) -> list[CopyIntent]:
+    return list(
+        session.scalars(
+            select(CopyIntent)
+            .where(CopyIntent.association_id.in_(association_ids), CopyIntent.kind == kind)
+            .order_by(CopyIntent.created_at, CopyIntent.id)
+        )
+    )
+
+
+def adopt_salesforce_uploads(
+    session: Session, salesforce: SalesforceClient, associations: list[Association]
+) -> dict[str, list[str]]:
+    """Resolve the upload intents a killed push left on ``associations``.
+
+    One ContentVersion query for all of them (``FirstPublishLocationId IN (...)``), and none
+    when there is no intent. A version with the intent's file name and size, not linked yet, is
+    the copy: it is linked. Returns the adopted file names by association id.
+    """
+    intents = _pending_intents(
+        session, [association.id for association in associations], INTENT_FILE_TO_SALESFORCE
+    )
+    if not intents:
+        return {}
+    record_of = {association.id: association.salesforce_id for association in associations}
+    linked = set(
+        session.scalars(
+            select(AttachmentLink.salesforce_version_id).where(
+                AttachmentLink.association_id.in_({intent.association_id for intent in intents})
+            )
+        )
+    )
+    soql = format_soql(
+        "SELECT Id, ContentDocumentId, FirstPublishLocationId, PathOnClient, ContentSize"
+        " FROM ContentVersion WHERE FirstPublishLocationId IN {} ORDER BY CreatedDate, Id",
+        sorted({record_of[intent.association_id] for intent in intents}),
+    )
+    versions: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for row in salesforce.query(soql):
+        if row.get("Id") in linked:
+            continue
+        key = (
+            str(row.get("FirstPublishLocationId")),
+            str(row.get("PathOnClient")),
+            int(row.get("ContentSize") or 0),
+        )
+        versions.setdefault(key, []).append(row)
+    adopted: dict[str, list[str]] = {}
+    for intent in intents:
+        session.delete(intent)
+        found = versions.get((record_of[intent.association_id], intent.filename, intent.size))
+        if not found:
+            continue  # the upload never landed: the file is uploaded again
+        row = found.pop(0)
+        session.add(
+            AttachmentLink(
+                association_id=intent.association_id,
+                origin=ORIGIN_JIRA,
+                jira_attachment_id=intent.source_id,
+                salesforce_document_id=str(row.get("ContentDocumentId") or row["Id"]),
+                salesforce_version_id=str(row["Id"]),
+                filename=intent.filename,
+                size=intent.size,
+                sha256=intent.copy_fingerprint,
+            )
+        )
+        adopted.setdefault(intent.association_id, []).append(intent.filename)
+    session.flush()
+    return adopted
+
+
+def _adopt_jira_uploads(
+    session: Session, jira: JiraClient, association: Association, result: AttachmentSyncResult
+) -> None:
+    """Resolve the upload intents a killed pull left: one read of the issue's attachments."""
+    intents = _pending_intents(session, [association.id], INTENT_FILE_TO_JIRA)
+    if not intents:
+        return
+    linked = {link.jira_attachment_id for link in _links(session, association)}
+    on_issue: dict[tuple[str, int], list[str]] = {}
+    for file in _jira_files(_issue_attachments(jira, association)):
+        if file.id not in linked:
+            on_issue.setdefault((file.filename, file.size or 0), []).append(file.id)
+    for intent in intents:
+        session.delete(intent)
+        found = on_issue.get((intent.filename, intent.size))
+        if not found:
+            continue
+        session.add(
+            AttachmentLink(
+                association_id=association.id,
+                origin=ORIGIN_SALESFORCE,
+                jira_attachment_id=found.pop(0),
+                salesforce_document_id=intent.source_id,
+                salesforce_version_id=intent.source_version_id,
+                filename=intent.filename,
+                size=intent.size,
+                sha256=intent.copy_fingerprint,
+            )
+        )
+        result.created.append(intent.filename)
+    session.flush()
 
 
 # -- Salesforce HTTP the client does not offer ----------------------------------------------

@@ -21,6 +21,11 @@ Rules (docs/comments-and-attachments.md):
   ``comment_privacy`` (all | public | private) picks which comments are synced at all.
 - A failure on one comment is reported in ``skipped`` and does not stop the others, so copies
   already made stay linked (the caller commits the session) and are never made twice.
+- Crash safety: every copy about to be created is first committed as a
+  :class:`~forcebridge.sync.link_models.CopyIntent` (so :func:`push_comments` and
+  :func:`pull_comments` commit the caller's session once before creating). A run that finds
+  intents left by a killed worker looks for those copies (one query or read) and links them
+  instead of creating them again; a run with no intent looks for nothing.
 """
 
 from __future__ import annotations
@@ -39,8 +44,16 @@ from forcebridge.jira.adf import adf_to_text, text_to_adf
 from forcebridge.jira.client import JiraClient
 from forcebridge.models import Association, Connection
 from forcebridge.salesforce.client import COLLECTION_WRITE_LIMIT, SalesforceClient
-from forcebridge.sync.attachments import salesforce_request
-from forcebridge.sync.link_models import ORIGIN_JIRA, ORIGIN_SALESFORCE, CommentLink
+from forcebridge.salesforce.soql import format_soql
+from forcebridge.sync.attachments import may_have_landed, salesforce_request
+from forcebridge.sync.link_models import (
+    INTENT_COMMENT_TO_JIRA,
+    INTENT_COMMENT_TO_SALESFORCE,
+    ORIGIN_JIRA,
+    ORIGIN_SALESFORCE,
+    CommentLink,
+    CopyIntent,
+)
 from forcebridge.sync.rich_text import html_to_text
 
 CASE_COMMENT = "CaseComment"
@@ -56,6 +69,16 @@ FEED_ITEM_MAX_CHARACTERS = 10_000
 TRUNCATION_NOTE = "\n[… cut by ForceBridge: the original is longer]"
 
 PRIVACY_SETTINGS = ("all", "public", "private")
+
+# Where a killed run's copies are looked for (CreatedDate order: with two intents of the same
+# text, the older copy is adopted first).
+_CASE_COMMENT_COPIES = (
+    "SELECT Id, ParentId, CommentBody, IsPublished FROM CaseComment"
+    " WHERE ParentId IN {} ORDER BY CreatedDate, Id"
+)
+_FEED_ITEM_COPIES = (
+    "SELECT Id, ParentId, Body FROM FeedItem WHERE ParentId IN {} ORDER BY CreatedDate, Id"
+)
 
 _CASE_COMMENT_SUBQUERY = (
     "(SELECT Id, CommentBody, IsPublished, CreatedById, CreatedBy.Name, CreatedDate,"
@@ -120,6 +143,17 @@ def fingerprint(text: str, private: bool) -> str:
 # -- push: Jira → Salesforce ----------------------------------------------------------------
 
 
+@dataclass
+class CommentPushPlan:
+    """What one association's push will do with comments, decided from the issue already read."""
+
+    association: Association
+    target: str  # CaseComment | FeedItem
+    result: CommentSyncResult = field(default_factory=CommentSyncResult)
+    new_comments: list[_Comment] = field(default_factory=list)
+    edits: list[tuple[_Comment, CommentLink]] = field(default_factory=list)
+
+
 def push_comments(
     session: Session,
     *,
@@ -134,14 +168,35 @@ def push_comments(
 
     ``issue`` is the issue as read with :func:`comment_fields`. Jira embeds only the first page of
     comments in an issue; when it says there are more, ``jira`` (if given) reads the rest.
-    New copies go out in one sObject Collections call per 200, edits likewise.
+    New copies go out in one sObject Collections call per 200, edits likewise. The session is
+    committed once before the creates (see :func:`write_comment_pushes`).
     """
-    result = CommentSyncResult()
-    target = salesforce_comment_object(association.salesforce_object)
+    plan = plan_comment_push(
+        session,
+        connection=connection,
+        association=association,
+        issue=issue,
+        jira_account_id=jira_account_id,
+        jira=jira,
+    )
+    write_comment_pushes(session, salesforce, [plan])
+    return plan.result
+
+
+def plan_comment_push(
+    session: Session,
+    *,
+    connection: Connection,
+    association: Association,
+    issue: dict[str, Any],
+    jira_account_id: str,
+    jira: JiraClient | None = None,
+) -> CommentPushPlan:
+    """Which of ``issue``'s comments are new or edited for ``association`` (no write)."""
+    plan = CommentPushPlan(association, salesforce_comment_object(association.salesforce_object))
+    result = plan.result
     links = _links_by(session, association, "jira_comment_id")
     copies_for_other_records = _jira_copies_for_other_records(session, association)
-    new_comments: list[_Comment] = []
-    edits: list[tuple[_Comment, CommentLink]] = []
     for comment in _jira_comments(issue, association, jira):
         link = links.get(comment.id)
         if link is not None:
@@ -151,7 +206,7 @@ def push_comments(
                 if reason is not None:
                     result.skipped.append((comment.id, reason))
                 else:
-                    edits.append((comment, link))
+                    plan.edits.append((comment, link))
             continue
         if comment.id in copies_for_other_records:
             continue  # ForceBridge's copy of a comment on another record of this issue
@@ -159,54 +214,160 @@ def push_comments(
         if reason is not None:
             result.skipped.append((comment.id, reason))
             continue
-        new_comments.append(comment)
+        plan.new_comments.append(comment)
+    return plan
 
-    if new_comments:
-        records = [
-            _salesforce_values(target, association, comment, creating=True)
-            for comment in new_comments
-        ]
-        outcomes = _create_salesforce_records(salesforce, target, records)
-        for comment, record, (record_id, error) in zip(
-            new_comments, records, outcomes, strict=True
-        ):
-            if record_id is None:
-                result.skipped.append((comment.id, f"not copied: {error}"))
-                continue
-            session.add(
-                CommentLink(
-                    association_id=association.id,
-                    origin=ORIGIN_JIRA,
-                    jira_comment_id=comment.id,
-                    salesforce_comment_id=record_id,
-                    salesforce_comment_object=target,
-                    jira_fingerprint=comment.fingerprint,
-                    salesforce_fingerprint=_written_fingerprint(target, record),
-                )
+
+def write_comment_pushes(
+    session: Session, salesforce: SalesforceClient, plans: Sequence[CommentPushPlan]
+) -> None:
+    """Create and update the planned Salesforce copies of every plan, batched across plans.
+
+    Crash safety (DESIGN.md §5: a create with no idempotency key): each copy about to be created
+    is first recorded as a :class:`CopyIntent` and the session is **committed**; the link that
+    replaces the intent is written after the create, in the caller's transaction. A run that
+    finds intents left by a killed worker first looks for their copies, with one query per
+    object for every plan (``ParentId IN (...)``), and adopts what it finds instead of creating
+    it again. No query at all when there is no intent.
+    """
+    _adopt_salesforce_copies(session, salesforce, plans)
+    creating = [
+        (plan, comment, _salesforce_values(plan.target, plan.association, comment, creating=True))
+        for plan in plans
+        for comment in plan.new_comments
+    ]
+    if creating:
+        intents = [
+            CopyIntent(
+                association_id=plan.association.id,
+                kind=INTENT_COMMENT_TO_SALESFORCE,
+                source_id=comment.id,
+                target_object=plan.target,
+                source_fingerprint=comment.fingerprint,
+                copy_fingerprint=_written_fingerprint(plan.target, record),
             )
-            result.created.append(comment.id)
+            for plan, comment, record in creating
+        ]
+        session.add_all(intents)
+        session.commit()  # the intents must outlive a crash during the create
+        for target in dict.fromkeys(plan.target for plan, _, _ in creating):
+            batch = [
+                (item, intent)
+                for item, intent in zip(creating, intents, strict=True)
+                if item[0].target == target
+            ]
+            outcomes = _create_salesforce_records(
+                salesforce, target, [record for (_, _, record), _ in batch]
+            )
+            for ((plan, comment, _), intent), outcome in zip(batch, outcomes, strict=True):
+                if outcome.record_id is None:
+                    if not outcome.uncertain:
+                        session.delete(intent)  # refused: nothing was created
+                    plan.result.skipped.append((comment.id, f"not copied: {outcome.error}"))
+                    continue
+                session.delete(intent)
+                session.add(
+                    CommentLink(
+                        association_id=plan.association.id,
+                        origin=ORIGIN_JIRA,
+                        jira_comment_id=comment.id,
+                        salesforce_comment_id=outcome.record_id,
+                        salesforce_comment_object=target,
+                        jira_fingerprint=comment.fingerprint,
+                        salesforce_fingerprint=intent.copy_fingerprint,
+                    )
+                )
+                plan.result.created.append(comment.id)
 
-    if edits:
+    editing = [(plan, comment, link) for plan in plans for comment, link in plan.edits]
+    for target in dict.fromkeys(plan.target for plan, _, _ in editing):
+        edits = [item for item in editing if item[0].target == target]
         updates = [
             {
                 "Id": link.salesforce_comment_id,
-                **_salesforce_values(target, association, comment, creating=False),
+                **_salesforce_values(target, plan.association, comment, creating=False),
             }
-            for comment, link in edits
+            for plan, comment, link in edits
         ]
         try:
             saves = salesforce.update_records(target, updates)
         except ForceBridgeError as error:
             saves = [{"success": False, "errors": [{"message": error.message}]} for _ in updates]
-        for (comment, link), update, save in zip(edits, updates, saves, strict=True):
+        for (plan, comment, link), update, save in zip(edits, updates, saves, strict=True):
             if not save.get("success"):
-                result.skipped.append((comment.id, f"edit not copied: {_save_error(save)}"))
+                plan.result.skipped.append((comment.id, f"edit not copied: {_save_error(save)}"))
                 continue
             link.jira_fingerprint = comment.fingerprint
             link.salesforce_fingerprint = _written_fingerprint(target, update)
-            result.updated.append(comment.id)
+            plan.result.updated.append(comment.id)
     session.flush()
-    return result
+
+
+def _adopt_salesforce_copies(
+    session: Session, salesforce: SalesforceClient, plans: Sequence[CommentPushPlan]
+) -> None:
+    """Resolve the intents a killed run left: adopt each copy found, forget the others."""
+    by_association = {plan.association.id: plan for plan in plans}
+    intents = list(
+        session.scalars(
+            select(CopyIntent)
+            .where(
+                CopyIntent.association_id.in_(list(by_association)),
+                CopyIntent.kind == INTENT_COMMENT_TO_SALESFORCE,
+            )
+            .order_by(CopyIntent.created_at, CopyIntent.id)
+        )
+    )
+    if not intents:
+        return
+    linked = set(
+        session.scalars(
+            select(CommentLink.salesforce_comment_id).where(
+                CommentLink.association_id.in_({intent.association_id for intent in intents})
+            )
+        )
+    )
+    for target in dict.fromkeys(intent.target_object for intent in intents):
+        pending = [intent for intent in intents if intent.target_object == target]
+        parents = sorted(
+            {by_association[intent.association_id].association.salesforce_id for intent in pending}
+        )
+        soql = format_soql(
+            _CASE_COMMENT_COPIES if target == CASE_COMMENT else _FEED_ITEM_COPIES, parents
+        )
+        copies: dict[tuple[str, str], list[str]] = {}
+        for row in salesforce.query(soql):
+            row_id, parent = row.get("Id"), row.get("ParentId")
+            if not isinstance(row_id, str) or not isinstance(parent, str) or row_id in linked:
+                continue
+            if target == CASE_COMMENT:
+                written = fingerprint(str(row.get("CommentBody") or ""), not row.get("IsPublished"))
+            else:
+                written = fingerprint(str(row.get("Body") or ""), False)
+            copies.setdefault((parent, written), []).append(row_id)
+        for intent in pending:
+            plan = by_association[intent.association_id]
+            found = copies.get((plan.association.salesforce_id, intent.copy_fingerprint))
+            session.delete(intent)
+            if not found:
+                continue  # the create never landed: the comment is created again below
+            copy_id = found.pop(0)
+            linked.add(copy_id)
+            session.add(
+                CommentLink(
+                    association_id=plan.association.id,
+                    origin=ORIGIN_JIRA,
+                    jira_comment_id=intent.source_id,
+                    salesforce_comment_id=copy_id,
+                    salesforce_comment_object=target,
+                    jira_fingerprint=intent.source_fingerprint,
+                    salesforce_fingerprint=intent.copy_fingerprint,
+                )
+            )
+            plan.result.created.append(intent.source_id)
+            plan.new_comments = [c for c in plan.new_comments if c.id != intent.source_id]
+    # Deletes before the new intents of the same comments are inserted (unique key).
+    session.flush()
 
 
 def _jira_comments(
@@ -261,15 +422,24 @@ def _written_fingerprint(target: str, values: Mapping[str, Any]) -> str:
     return fingerprint(str(values["Body"]), False)
 
 
+@dataclass(frozen=True)
+class _CreateOutcome:
+    record_id: str | None
+    error: str | None = None
+    # True when the call failed as a whole (timeout, dropped connection, 5xx): Salesforce may
+    # have created the record anyway, so its intent is kept for the next run to look for.
+    uncertain: bool = False
+
+
 def _create_salesforce_records(
     salesforce: SalesforceClient, sobject: str, records: Sequence[Mapping[str, Any]]
-) -> list[tuple[str | None, str | None]]:
+) -> list[_CreateOutcome]:
     """Create records 200 per call (``POST /composite/sobjects``, ``allOrNone: false``).
 
-    Returns ``(id, None)`` or ``(None, error message)`` per record, in order. The client has no
-    collections create, so this goes through its HTTP client (see ``salesforce_request``).
+    Returns one outcome per record, in order. The client has no collections create, so this goes
+    through its HTTP client (see ``salesforce_request``).
     """
-    outcomes: list[tuple[str | None, str | None]] = []
+    outcomes: list[_CreateOutcome] = []
     for start in range(0, len(records), COLLECTION_WRITE_LIMIT):
         chunk = records[start : start + COLLECTION_WRITE_LIMIT]
         body = {
@@ -283,14 +453,15 @@ def _create_salesforce_records(
                 raise ValueError("not one result per record")
         except (ForceBridgeError, ValueError) as error:
             message = error.message if isinstance(error, ForceBridgeError) else str(error)
-            outcomes.extend((None, message) for _ in chunk)
+            uncertain = not isinstance(error, ForceBridgeError) or may_have_landed(error)
+            outcomes.extend(_CreateOutcome(None, message, uncertain=uncertain) for _ in chunk)
             continue
         for save in saves:
             record_id = save.get("id") if isinstance(save, dict) else None
             if isinstance(save, dict) and save.get("success") and isinstance(record_id, str):
-                outcomes.append((record_id, None))
+                outcomes.append(_CreateOutcome(record_id))
             else:
-                outcomes.append((None, _save_error(save)))
+                outcomes.append(_CreateOutcome(None, _save_error(save)))
     return outcomes
 
 
@@ -323,9 +494,14 @@ def pull_comments(
 
     ``record`` is the row read with :func:`comment_subqueries`. One Jira call per comment copied
     or edited (Jira has no batch comment API); nothing at all when nothing changed.
+
+    Crash safety as for pushes: each Jira comment about to be created is recorded (and the session
+    committed) first; intents a killed run left are resolved with one read of the issue's
+    comments, adopting a comment whose text and restriction match instead of adding it again.
     """
     result = CommentSyncResult()
     source = salesforce_comment_object(association.salesforce_object)
+    _adopt_jira_copies(session, jira, association, source, result)
     links = _links_by(session, association, "salesforce_comment_id")
     for comment in _salesforce_comments(record, source):
         link = links.get(comment.id)
@@ -346,11 +522,24 @@ def pull_comments(
             continue
         text = _labelled("Salesforce", comment.author_name, comment.text)
         visibility = private_visibility if comment.private else None
+        intent = CopyIntent(
+            association_id=association.id,
+            kind=INTENT_COMMENT_TO_JIRA,
+            source_id=comment.id,
+            target_object="jira",
+            source_fingerprint=comment.fingerprint,
+            copy_fingerprint=fingerprint(text, comment.private),
+        )
+        session.add(intent)
+        session.commit()  # the intent must outlive a crash during the create
         try:
             created = jira.add_comment(association.jira_issue_id, text_to_adf(text), visibility)
         except ForceBridgeError as error:
+            if not may_have_landed(error):
+                session.delete(intent)
             result.skipped.append((comment.id, f"not copied: {error.message}"))
             continue
+        session.delete(intent)
         session.add(
             CommentLink(
                 association_id=association.id,
@@ -358,13 +547,65 @@ def pull_comments(
                 jira_comment_id=str(created["id"]),
                 salesforce_comment_id=comment.id,
                 salesforce_comment_object=source,
-                jira_fingerprint=fingerprint(text, comment.private),
+                jira_fingerprint=intent.copy_fingerprint,
                 salesforce_fingerprint=comment.fingerprint,
             )
         )
         result.created.append(comment.id)
     session.flush()
     return result
+
+
+def _adopt_jira_copies(
+    session: Session,
+    jira: JiraClient,
+    association: Association,
+    source: str,
+    result: CommentSyncResult,
+) -> None:
+    """Resolve the pull intents a killed run left: one read of the issue's comments, if any."""
+    intents = list(
+        session.scalars(
+            select(CopyIntent)
+            .where(
+                CopyIntent.association_id == association.id,
+                CopyIntent.kind == INTENT_COMMENT_TO_JIRA,
+            )
+            .order_by(CopyIntent.created_at, CopyIntent.id)
+        )
+    )
+    if not intents:
+        return
+    linked = set(
+        session.scalars(
+            select(CommentLink.jira_comment_id).where(CommentLink.association_id == association.id)
+        )
+    )
+    copies: dict[str, list[str]] = {}
+    for raw in jira.comments(association.jira_issue_id):
+        comment_id = str(raw.get("id") or "")
+        if not comment_id or comment_id in linked:
+            continue
+        written = fingerprint(adf_to_text(raw.get("body")).strip(), bool(raw.get("visibility")))
+        copies.setdefault(written, []).append(comment_id)
+    for intent in intents:
+        session.delete(intent)
+        found = copies.get(intent.copy_fingerprint)
+        if not found:
+            continue  # the create never landed: the comment is copied again
+        session.add(
+            CommentLink(
+                association_id=association.id,
+                origin=ORIGIN_SALESFORCE,
+                jira_comment_id=found.pop(0),
+                salesforce_comment_id=intent.source_id,
+                salesforce_comment_object=source,
+                jira_fingerprint=intent.copy_fingerprint,
+                salesforce_fingerprint=intent.source_fingerprint,
+            )
+        )
+        result.created.append(intent.source_id)
+    session.flush()
 
 
 def _edit_jira_copy(

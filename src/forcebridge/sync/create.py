@@ -16,14 +16,23 @@ Neither vendor offers an idempotency key for these creates, and a create whose r
 
 Once the create is known, the row is marked created and the association is stored with the
 field state of the values just written, so the next push or pull writes nothing.
+
+Many Jira issues at once (:func:`create_jira_issues`, used by bulk jobs) keep the same rows and
+markers, batched (DESIGN §6): the pending rows of the whole batch are committed first, the
+records are read with one ``WHERE Id IN (...)`` query, and the issues are created with Jira's
+bulk create (``POST /issue/bulk``, 50 a call). Only when some of the batch's creates were
+attempted before is there a search, one for all their markers (``labels in (...)``), before any
+create. A single create and a bulk create of the same record share their pending row, so either
+adopts what the other created.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -31,7 +40,14 @@ from sqlalchemy.exc import IntegrityError
 
 from forcebridge.connections.service import get_connection
 from forcebridge.container import Container
-from forcebridge.errors import Conflict, NotFound, ValidationFailed
+from forcebridge.errors import (
+    Conflict,
+    ForceBridgeError,
+    NotFound,
+    TransientExternalError,
+    ValidationFailed,
+)
+from forcebridge.jira.client import MAX_BULK_CREATE
 from forcebridge.jira.jql import format_jql
 from forcebridge.mappings.service import binding_for_project, entity_mapping_for
 from forcebridge.models import Association, Connection
@@ -39,6 +55,7 @@ from forcebridge.salesforce.soql import format_soql
 from forcebridge.sync.audit import record_attempt
 from forcebridge.sync.context import (
     AssociationRef,
+    RuleValue,
     SyncContext,
     canonical_record_id,
     echo_after_pull,
@@ -49,7 +66,7 @@ from forcebridge.sync.context import (
 )
 from forcebridge.sync.mapping_engine import FieldRule
 from forcebridge.sync.models import PendingCreate
-from forcebridge.sync.pull import read_record
+from forcebridge.sync.pull import read_record, read_records, record_not_found
 from forcebridge.sync.push import issue_type_of
 from forcebridge.sync.results import AssociationResult, FieldChange, preview
 from forcebridge.sync.state import FieldStateUpdate, association_state, store_fingerprints
@@ -79,6 +96,30 @@ class CreateResult:
     result: AssociationResult
 
 
+@dataclass
+class BulkCreateOutcome:
+    """Per record id (as given): the create's result, or the error that stopped that record."""
+
+    created: dict[str, CreateResult] = field(default_factory=dict)
+    failed: dict[str, ForceBridgeError] = field(default_factory=dict)
+
+
+@dataclass
+class _PreparedIssue:
+    """One record's issue, ready to create: its pending row, values and result."""
+
+    given_id: str
+    record_id: str
+    pending: PendingCreate
+    result: AssociationResult
+    pulled: list[tuple[FieldRule, RuleValue]]
+    values: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return MARKER_LABEL_PREFIX + self.pending.marker
+
+
 # -- Jira issue from a Salesforce record ---------------------------------------------------------
 
 
@@ -100,7 +141,7 @@ def create_jira_issue(
     with SyncContext(container, connection_id) as context:
         ensure_modification_allowed(context.connection)
         rules = _rules(context, project_id, issue_type_id, salesforce_object)
-        source_key = f"{salesforce_object.lower()}:{record_id}>{project_id}/{issue_type_id}"
+        source_key = _jira_source_key(salesforce_object, record_id, project_id, issue_type_id)
         pending = _claim(container, connection_id, JIRA_ISSUE, source_key)
         if pending.state == "created":
             return _existing(container, connection_id, pending, salesforce_object, record_id)
@@ -108,71 +149,228 @@ def create_jira_issue(
             connection_id, salesforce_object, record_id, project_id, issue_id="", issue_key=""
         )
         record = read_record(context, source, rules, with_extras=False)
-        describe = context.describe(salesforce_object)
-        jira_fields = context.jira_fields()
-        result = AssociationResult.for_association(source, "create")
-        # (rule, value) pairs: rules hold dicts (value maps), so they cannot be dict keys.
-        pulled = [
-            (rule, pull_value(rule, record, describe, jira_fields))
-            for rule in rules
-            if rule.applies_to("pull")
-        ]
-        values: dict[str, Any] = {}
-        for _, value in pulled:
-            if value.problem is not None:
-                result.problems.append(value.problem)
-            elif not value.absent and not value.is_status:
-                values[value.target] = value.value
-        if not values.get("summary"):
-            raise ValidationFailed(
-                f"A Jira issue needs a summary, and no mapped field of {salesforce_object} "
-                f"{record_id} gives one.",
-                hint=f"Map a text field of {salesforce_object} (e.g. Subject or Name) to summary"
-                " with direction pull or both.",
-            )
-        label = MARKER_LABEL_PREFIX + pending.marker
-        found = _find_marked_issue(context, label) if pending.attempts > 1 else None
+        item = _prepare_issue(context, rules, record, salesforce_id, source, pending)
+        found = None
+        if pending.attempts > 1:  # an earlier attempt may have created it: look first
+            found = _find_marked_issues(context, [item.label]).get(item.label)
         if found is None:
-            labels = [*(values.get("labels") or []), label]
-            payload = {
-                **values,
-                "labels": labels,
-                "project": {"id": project_id},
-                "issuetype": {"id": issue_type_id},
-            }
-            found = context.jira.create_issue(payload)
-        issue_id, issue_key = str(found["id"]), str(found["key"])
-        for target, value in values.items():
-            result.changes.append(FieldChange(target, None, preview(target, value)))
+            found = context.jira.create_issue(_issue_payload(item, project_id, issue_type_id))
         with container.session() as session:
-            association = _store_association(
-                session, context.connection, pending.id, issue_id, issue_key, project_id,
-                salesforce_object, record_id, flags,
+            return _store_created_issue(
+                session, context, item, found, project_id, issue_type_id, flags,
+                trigger, started, clock_start,
             )  # fmt: skip
-            states = [
-                FieldStateUpdate.of_value(
-                    association.id,
-                    rule,
-                    value,
-                    jira_fingerprint=echo_after_pull(rule, value, jira_fields, describe),
-                    salesforce_fingerprint=value.fingerprint,
-                    direction="pull",
+
+
+def create_jira_issues(
+    container: Container,
+    connection_id: str,
+    *,
+    salesforce_object: str,
+    salesforce_ids: Sequence[str],
+    project_id: str,
+    issue_type_id: str,
+    flags: Flags = Flags(),
+    trigger: str = "bulk",
+) -> BulkCreateOutcome:
+    """Create an issue per record, batched: one pending row each (committed first), one
+    ``WHERE Id IN (...)`` read, one marker search only if some creates ran before, and Jira's
+    bulk create, :data:`~forcebridge.jira.client.MAX_BULK_CREATE` issues a call.
+
+    A record that cannot be created (malformed id, gone, no summary, refused by Jira) is in
+    ``failed`` and the others are created. A failure of the whole batch that is not transient
+    (modification off, project not bound) is raised, as is a transient one of a shared call: the
+    batch is then safe to run again, and the retry adopts what was created.
+    """
+    started = container.clock()
+    clock_start = time.perf_counter()
+    outcome = BulkCreateOutcome()
+    record_ids: dict[str, str] = {}  # canonical → as given
+    for given in salesforce_ids:
+        try:
+            record_ids.setdefault(canonical_record_id(salesforce_object, given), given)
+        except ForceBridgeError as error:
+            outcome.failed[given] = error
+    if not record_ids:
+        return outcome
+    with SyncContext(container, connection_id) as context:
+        ensure_modification_allowed(context.connection)
+        rules = _rules(context, project_id, issue_type_id, salesforce_object)
+        keys = {
+            record_id: _jira_source_key(salesforce_object, record_id, project_id, issue_type_id)
+            for record_id in record_ids
+        }
+        pendings = _claim_many(container, connection_id, JIRA_ISSUE, keys.values())
+        to_create: list[str] = []
+        for record_id, key in keys.items():
+            if pendings[key].state != "created":
+                to_create.append(record_id)
+                continue
+            try:
+                outcome.created[record_ids[record_id]] = _existing(
+                    container, connection_id, pendings[key], salesforce_object, record_id
                 )
-                for rule, value in pulled
-                if value.problem is None and not value.absent and not value.is_status
-            ]
-            session.flush()
-            store_fingerprints(session, states, container.clock())
-            association_state(session, association.id).jira_issue_type_id = issue_type_id
-            _audit(session, context, association, result, trigger, started, clock_start)
-        return CreateResult(association, created=True, result=result)
+            except ForceBridgeError as error:
+                outcome.failed[record_ids[record_id]] = error
+        if not to_create:
+            return outcome
+        records = read_records(context, salesforce_object, to_create, rules, with_extras=False)
+        prepared: list[_PreparedIssue] = []
+        for record_id in to_create:
+            given = record_ids[record_id]
+            source = _pseudo_association(
+                connection_id, salesforce_object, record_id, project_id, issue_id="", issue_key=""
+            )
+            try:
+                record = records.get(record_id)
+                if record is None:
+                    raise record_not_found(salesforce_object, record_id)
+                pending = pendings[keys[record_id]]
+                prepared.append(_prepare_issue(context, rules, record, given, source, pending))
+            except ForceBridgeError as error:
+                outcome.failed[given] = error
+        # Only creates attempted before can have left an issue behind: one search for them all.
+        retried = [item.label for item in prepared if item.pending.attempts > 1]
+        found = _find_marked_issues(context, retried) if retried else {}
+        to_send: list[_PreparedIssue] = []
+        with container.session() as session:
+            for item in prepared:
+                if item.label not in found:
+                    to_send.append(item)
+                    continue
+                outcome.created[item.given_id] = _store_created_issue(
+                    session, context, item, found[item.label], project_id, issue_type_id, flags,
+                    trigger, started, clock_start,
+                )  # fmt: skip
+        for start in range(0, len(to_send), MAX_BULK_CREATE):
+            batch = to_send[start : start + MAX_BULK_CREATE]
+            try:
+                answers = context.jira.create_issues(
+                    [_issue_payload(item, project_id, issue_type_id) for item in batch]
+                )
+            except TransientExternalError:
+                raise
+            except ForceBridgeError as error:
+                for item in batch:
+                    outcome.failed[item.given_id] = error
+                continue
+            # Stored right after each call, so a crash loses at most one call's answers (and
+            # the retry's marker search finds those issues).
+            with container.session() as session:
+                for item, answer in zip(batch, answers, strict=True):
+                    refused = answer.get("error")
+                    if isinstance(refused, ForceBridgeError):
+                        outcome.failed[item.given_id] = refused
+                        continue
+                    outcome.created[item.given_id] = _store_created_issue(
+                        session, context, item, answer, project_id, issue_type_id, flags,
+                        trigger, started, clock_start,
+                    )  # fmt: skip
+    return outcome
 
 
-def _find_marked_issue(context: SyncContext, label: str) -> dict[str, Any] | None:
-    jql = format_jql("labels = {}", label)
-    for issue in context.jira.search(jql, fields=["summary"], page_size=2):
-        return issue
-    return None
+def _jira_source_key(
+    salesforce_object: str, record_id: str, project_id: str, issue_type_id: str
+) -> str:
+    return f"{salesforce_object.lower()}:{record_id}>{project_id}/{issue_type_id}"
+
+
+def _prepare_issue(
+    context: SyncContext,
+    rules: Sequence[FieldRule],
+    record: dict[str, Any],
+    given_id: str,
+    source: AssociationRef,
+    pending: PendingCreate,
+) -> _PreparedIssue:
+    """The issue's values from the record's pulled fields (``ValidationFailed`` without a
+    summary: Jira requires one)."""
+    describe = context.describe(source.salesforce_object)
+    jira_fields = context.jira_fields()
+    result = AssociationResult.for_association(source, "create")
+    # (rule, value) pairs: rules hold dicts (value maps), so they cannot be dict keys.
+    pulled = [
+        (rule, pull_value(rule, record, describe, jira_fields))
+        for rule in rules
+        if rule.applies_to("pull")
+    ]
+    values: dict[str, Any] = {}
+    for _, value in pulled:
+        if value.problem is not None:
+            result.problems.append(value.problem)
+        elif not value.absent and not value.is_status:
+            values[value.target] = value.value
+    if not values.get("summary"):
+        raise ValidationFailed(
+            f"A Jira issue needs a summary, and no mapped field of {source.salesforce_object} "
+            f"{source.salesforce_id} gives one.",
+            hint=f"Map a text field of {source.salesforce_object} (e.g. Subject or Name) to"
+            " summary with direction pull or both.",
+        )
+    return _PreparedIssue(given_id, source.salesforce_id, pending, result, pulled, values)
+
+
+def _issue_payload(item: _PreparedIssue, project_id: str, issue_type_id: str) -> dict[str, Any]:
+    return {
+        **item.values,
+        "labels": [*(item.values.get("labels") or []), item.label],
+        "project": {"id": project_id},
+        "issuetype": {"id": issue_type_id},
+    }
+
+
+def _store_created_issue(
+    session: Any,
+    context: SyncContext,
+    item: _PreparedIssue,
+    issue: dict[str, Any],
+    project_id: str,
+    issue_type_id: str,
+    flags: Flags,
+    trigger: str,
+    started: datetime,
+    clock_start: float,
+) -> CreateResult:
+    """Associate the created (or adopted) issue, with the field state of the values it got."""
+    issue_id, issue_key = str(issue["id"]), str(issue["key"])
+    salesforce_object = item.result.salesforce_object
+    describe = context.describe(salesforce_object)
+    jira_fields = context.jira_fields()
+    for target, value in item.values.items():
+        item.result.changes.append(FieldChange(target, None, preview(target, value)))
+    association = _store_association(
+        session, context.connection, item.pending.id, issue_id, issue_key, project_id,
+        salesforce_object, item.record_id, flags,
+    )  # fmt: skip
+    states = [
+        FieldStateUpdate.of_value(
+            association.id,
+            rule,
+            value,
+            jira_fingerprint=echo_after_pull(rule, value, jira_fields, describe),
+            salesforce_fingerprint=value.fingerprint,
+            direction="pull",
+        )
+        for rule, value in item.pulled
+        if value.problem is None and not value.absent and not value.is_status
+    ]
+    session.flush()
+    store_fingerprints(session, states, context.container.clock())
+    association_state(session, association.id).jira_issue_type_id = issue_type_id
+    _audit(session, context, association, item.result, trigger, started, clock_start)
+    return CreateResult(association, created=True, result=item.result)
+
+
+def _find_marked_issues(context: SyncContext, labels: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The issues carrying any of the marker ``labels``, by label: one search (a page per 100)."""
+    wanted = set(labels)
+    jql = format_jql("labels in {}", list(labels))
+    found: dict[str, dict[str, Any]] = {}
+    for issue in context.jira.search(jql, fields=["labels"], page_size=100):
+        for label in (issue.get("fields") or {}).get("labels") or []:
+            if label in wanted:
+                found.setdefault(label, issue)
+    return found
 
 
 # -- Salesforce record from a Jira issue ---------------------------------------------------------
@@ -328,29 +526,46 @@ def _claim(container: Container, connection_id: str, kind: str, source_key: str)
     A second caller of the same create gets the same row with ``attempts`` > 1, which tells it to
     look for an earlier attempt's result before creating.
     """
+    return _claim_many(container, connection_id, kind, [source_key])[source_key]
+
+
+def _claim_many(
+    container: Container, connection_id: str, kind: str, source_keys: Iterable[str]
+) -> dict[str, PendingCreate]:
+    """:func:`_claim` for many creates of one kind, in one transaction."""
+    keys = list(dict.fromkeys(source_keys))
     for _ in range(2):
         try:
             with container.session() as session:
-                row = session.scalars(
-                    select(PendingCreate).where(
-                        PendingCreate.connection_id == connection_id,
-                        PendingCreate.kind == kind,
-                        PendingCreate.source_key == source_key,
+                rows: dict[str, PendingCreate] = {}
+                # SQLite caps bound parameters; 500 keys a query stays far below every limit.
+                for start in range(0, len(keys), 500):
+                    rows.update(
+                        (row.source_key, row)
+                        for row in session.scalars(
+                            select(PendingCreate).where(
+                                PendingCreate.connection_id == connection_id,
+                                PendingCreate.kind == kind,
+                                PendingCreate.source_key.in_(keys[start : start + 500]),
+                            )
+                        )
                     )
-                ).one_or_none()
-                if row is None:
-                    row = PendingCreate(
-                        connection_id=connection_id,
-                        kind=kind,
-                        source_key=source_key,
-                        marker=uuid.uuid4().hex[:20],
-                        started_at=container.clock(),
-                    )
-                    session.add(row)
-                if row.state != "created":
-                    row.attempts = (row.attempts or 0) + 1
+                for key in keys:
+                    row = rows.get(key)
+                    if row is None:
+                        row = PendingCreate(
+                            connection_id=connection_id,
+                            kind=kind,
+                            source_key=key,
+                            marker=uuid.uuid4().hex[:20],
+                            started_at=container.clock(),
+                        )
+                        session.add(row)
+                        rows[key] = row
+                    if row.state != "created":
+                        row.attempts = (row.attempts or 0) + 1
                 session.flush()
-                return row
+                return rows
         except IntegrityError:
             continue  # another request claimed the same create in the same instant
     raise Conflict("The same create is running in another request.", hint="Retry in a few seconds.")

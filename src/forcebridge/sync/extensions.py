@@ -44,7 +44,7 @@ def record_subqueries(connection: Connection, salesforce_object: str) -> list[st
 
 def push_extras(context: SyncContext, plans: Sequence[PlannedWrite], issue: dict[str, Any]) -> None:
     """Comments and files of ``issue`` to each planned record."""
-    if not _issue_has_extras(issue, context.connection):
+    if not issue_has_extras(issue, context.connection):
         return
     account_id = context.metadata.jira_account_id(
         context.connection_id, lambda: str(context.jira.myself().get("accountId", ""))
@@ -119,7 +119,8 @@ def pull_extras(
         )
 
 
-def _issue_has_extras(issue: dict[str, Any], connection: Connection) -> bool:
+def issue_has_extras(issue: dict[str, Any], connection: Connection) -> bool:
+    """Whether ``issue`` (as read with :func:`issue_fields`) has comments or files to look at."""
     fields = issue.get("fields") or {}
     comment_page = fields.get("comment")
     has_comments = isinstance(comment_page, dict) and bool(comment_page.get("comments"))
@@ -143,6 +144,13 @@ def _run(
     except ForceBridgeError as error:
         result.extras[name] = {"error": error_to_wire(error)}
         return
+    result.extras[name] = extras_wire(outcome)
+
+
+def extras_wire(
+    outcome: comments.CommentSyncResult | attachments.AttachmentSyncResult,
+) -> dict[str, Any]:
+    """A comment or attachment result as it is stored on the association's sync result."""
     wire = asdict(outcome)
     wire["skipped"] = [{"id": item[0], "reason": item[1]} for item in wire.get("skipped", [])]
-    result.extras[name] = wire
+    return wire

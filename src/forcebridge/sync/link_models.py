@@ -5,6 +5,11 @@ start of every sync of the association. It is what makes comment and file sync i
 echo-free: an item whose id is already linked (on either side) is never copied again, and an item
 ForceBridge created is recognised by its id rather than by its text.
 
+A :class:`CopyIntent` row is written and committed *before* ForceBridge creates a copy (neither
+Salesforce nor Jira takes an idempotency key for a create), and removed in the transaction that
+writes the link. A worker killed between the create and that commit leaves the intent behind;
+the next sync looks for the copy it names before creating anything (DESIGN.md §5).
+
 Fingerprints and hashes are SHA-256 hex digests; nothing secret is stored here.
 """
 
@@ -20,6 +25,12 @@ from forcebridge.models import new_id
 
 ORIGIN_JIRA = "jira"
 ORIGIN_SALESFORCE = "salesforce"
+
+# What a CopyIntent is about to create.
+INTENT_COMMENT_TO_SALESFORCE = "comment_to_salesforce"
+INTENT_COMMENT_TO_JIRA = "comment_to_jira"
+INTENT_FILE_TO_SALESFORCE = "file_to_salesforce"
+INTENT_FILE_TO_JIRA = "file_to_jira"
 
 
 class CommentLink(Base):
@@ -77,4 +88,33 @@ class AttachmentLink(Base):
     filename: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CopyIntent(Base):
+    """A copy ForceBridge is about to create, committed before the create call.
+
+    ``source_id`` is the original (Jira comment or attachment id, Salesforce comment or
+    ContentDocument id). What identifies the copy once created: for a comment,
+    ``copy_fingerprint`` (the fingerprint of the exact text and privacy written, label
+    included); for a file, ``filename``, ``size`` and ``copy_fingerprint`` (the SHA-256 of its
+    bytes). ``source_fingerprint`` is what the link records for the original when the copy is
+    adopted; ``source_version_id`` the Salesforce ContentVersion a file was read from.
+    """
+
+    __tablename__ = "copy_intents"
+    __table_args__ = (UniqueConstraint("association_id", "kind", "source_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    association_id: Mapped[str] = mapped_column(
+        ForeignKey("associations.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(30))
+    source_id: Mapped[str] = mapped_column(String(20))
+    source_version_id: Mapped[str] = mapped_column(String(18), default="")
+    target_object: Mapped[str] = mapped_column(String(20))
+    source_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    copy_fingerprint: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

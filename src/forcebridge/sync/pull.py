@@ -10,12 +10,20 @@ Cost, asserted by tests through the sandbox's request log:
 Fan-out (SFJC cannot do this): the values the pull wrote into the issue are pushed on to the
 *other* records associated with the same issue — never back to the source record — computed
 from the values just written, so no second Jira read is needed.
+
+A single pull and a bulk pull share everything after the read: :func:`pull_prepared` plans,
+writes, stores fingerprints, fans out, syncs comments and files and records the audit for one
+association, given the issue type and a function that returns its record. A single pull reads
+the record with ``WHERE Id = ...``; a bulk pull reads a whole chunk with :func:`read_records`
+(``WHERE Id IN (...)``, one query per object and 200 ids) and hands each association its row.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+import urllib.parse
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from forcebridge.container import Container
@@ -26,6 +34,7 @@ from forcebridge.sync.context import (
     AssociationRef,
     RuleValue,
     SyncContext,
+    canonical_record_id,
     echo_after_pull,
     ensure_modification_allowed,
     find_associations,
@@ -37,7 +46,13 @@ from forcebridge.sync.context import (
     view_only_conflict,
 )
 from forcebridge.sync.mapping_engine import FieldProblem, FieldRule, choose_transition
-from forcebridge.sync.push import issue_type_of, plan_push, record_results, write_planned
+from forcebridge.sync.push import (
+    PlannedWrite,
+    issue_type_of,
+    plan_push,
+    record_results,
+    write_planned,
+)
 from forcebridge.sync.results import (
     AssociationResult,
     FieldChange,
@@ -53,6 +68,27 @@ from forcebridge.sync.state import (
 )
 
 RECORD_BOOKKEEPING_FIELDS = ("Id", "SystemModstamp")
+# Ids per ``WHERE Id IN (...)`` read: the size of a bulk chunk (~5,600 characters of ids once
+# percent-encoded).
+RECORDS_PER_READ = 200
+# The query travels in the URL (GET /query?q=...): past this many characters once encoded, a
+# batch is split, keeping the URL well under Salesforce's 16,384-byte URI limit.
+MAX_READ_QUERY_CHARACTERS = 12_000
+
+# Returns the association's record read with (at least) the fields the given rules need.
+RecordSource = Callable[[Sequence[FieldRule]], dict[str, Any]]
+
+
+@dataclass
+class PullOutcome:
+    """What one pull did, and what its fan-out wrote to the issue's other records.
+
+    ``fanned_out`` (association id → Salesforce field → value written) lets a bulk pull keep the
+    records it read before the fan-out current, instead of reading them again.
+    """
+
+    report: SyncReport
+    fanned_out: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def pull_record(
@@ -124,19 +160,43 @@ def _pull(
     associations: Sequence[AssociationRef],
     trigger: str,
 ) -> SyncReport:
+    issue_type_id = issue_type_for(context, association)
+    return pull_prepared(
+        context,
+        association,
+        associations,
+        issue_type_id,
+        lambda rules: read_record(context, association, rules),
+        trigger,
+    ).report
+
+
+def pull_prepared(
+    context: SyncContext,
+    association: AssociationRef,
+    associations: Sequence[AssociationRef],
+    issue_type_id: str | None,
+    read: RecordSource,
+    trigger: str,
+) -> PullOutcome:
+    """Pull one association whose issue type is known, the record coming from ``read``.
+
+    ``associations`` are all the issue's associations (the fan-out goes to the others). Every
+    outcome, failure included, is recorded in the audit trail; a failure is then raised.
+    """
     started = context.now()
     clock_start = time.perf_counter()
-    report = SyncReport("pull")
+    outcome = PullOutcome(SyncReport("pull"))
+    report = outcome.report
     result = AssociationResult.for_association(association, "pull")
     report.results.append(result)
-    issue_type_id = issue_type_for(context, association)
     try:
         rules = context.rules_for(
             association.jira_project_id, issue_type_id, association.salesforce_object
         )
         if not rules:
             result.note = "no field mappings for this object and issue type"
-        record = read_record(context, association, rules)
+        record = read(rules)
         with context.container.session() as session:
             stored = load_fingerprints(session, (a.id for a in associations))
         planned = plan_pull(context, association, rules, record, stored, result)
@@ -146,18 +206,30 @@ def _pull(
         }
         written = write_issue(context, association.jira_issue_id, planned, result, before)
         store_pulled(context, association, planned, written)
-        others = [a for a in associations if a.id != association.id and not a.view_only]
+        others = [
+            a
+            for a in associations
+            if a.id != association.id and not a.view_only and not a.salesforce_deleted
+        ]
         if written and others:
-            report.results.extend(
-                fan_out(context, association, others, planned, written, stored, issue_type_id)
-            )
+            plans = fan_out(context, association, others, planned, written, stored, issue_type_id)
+            report.results.extend(plan.result for plan in plans)
+            outcome.fanned_out = {
+                plan.association.id: {
+                    name: value
+                    for name, value in plan.values.items()
+                    if name in plan.result.fields_written
+                }
+                for plan in plans
+                if plan.result.fields_written
+            }
         extensions.pull_extras(context, association.id, result, record)
     except ForceBridgeError as error:
         result.error = error
         record_results(context, report.results, trigger, started, clock_start, issue_type_id)
         raise
     record_results(context, report.results, trigger, started, clock_start, issue_type_id)
-    return report
+    return outcome
 
 
 def issue_type_for(context: SyncContext, association: AssociationRef) -> str | None:
@@ -179,33 +251,83 @@ def read_record(
     with_extras: bool = True,
 ) -> dict[str, Any]:
     """The one Salesforce read: mapped fields, SystemModstamp and comment/file subqueries."""
-    describe = context.describe(association.salesforce_object)
-    fields = [
-        *RECORD_BOOKKEEPING_FIELDS,
-        *salesforce_fields_to_read(rules, describe),
-    ]
-    # Subqueries are constant SOQL from our own modules; braces are doubled for the formatter.
-    subqueries = "".join(
-        ", " + subquery.replace("{", "{{").replace("}", "}}")
-        for subquery in (
-            extensions.record_subqueries(context.connection, association.salesforce_object)
-            if with_extras
-            else []
-        )
-    )
     soql = format_soql(
-        "SELECT {:identifier}" + subqueries + " FROM {:identifier} WHERE Id = {}",  # noqa: S608
-        list(dict.fromkeys(fields)),
-        association.salesforce_object,
+        _record_select(context, association.salesforce_object, rules, with_extras)
+        + " WHERE Id = {}",
         association.salesforce_id,
     )
     for record in context.salesforce.query(soql):
         return record
-    raise NotFound(
-        f"Salesforce {association.salesforce_object} {association.salesforce_id} does not exist "
-        "any more, or the connection's Salesforce user cannot see it.",
+    raise record_not_found(association.salesforce_object, association.salesforce_id)
+
+
+def read_records(
+    context: SyncContext,
+    salesforce_object: str,
+    record_ids: Iterable[str],
+    rules: Sequence[FieldRule],
+    *,
+    with_extras: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Many records of one object, by 18-character id: one ``WHERE Id IN (...)`` query per
+    :data:`RECORDS_PER_READ` ids, with the same fields and subqueries as :func:`read_record`
+    (``rules`` may be the rules of several issue types: reading a field more costs nothing).
+
+    A record that does not exist or is not visible is simply absent from the answer.
+    """
+    unique_ids = list(dict.fromkeys(record_ids))
+    select = _record_select(context, salesforce_object, rules, with_extras)
+    batches = [
+        unique_ids[start : start + RECORDS_PER_READ]
+        for start in range(0, len(unique_ids), RECORDS_PER_READ)
+    ]
+    found: dict[str, dict[str, Any]] = {}
+    while batches:
+        batch = batches.pop(0)
+        soql = format_soql(select + " WHERE Id IN {}", batch)
+        if len(batch) > 1 and len(urllib.parse.quote_plus(soql)) > MAX_READ_QUERY_CHARACTERS:
+            # Very many or very long field names: halve the batch rather than be refused.
+            middle = len(batch) // 2
+            batches[:0] = [batch[:middle], batch[middle:]]
+            continue
+        for record in context.salesforce.query(soql):
+            raw_id = record.get("Id")
+            if isinstance(raw_id, str):
+                found[canonical_record_id(salesforce_object, raw_id)] = record
+    return found
+
+
+def record_not_found(salesforce_object: str, salesforce_id: str) -> NotFound:
+    return NotFound(
+        f"Salesforce {salesforce_object} {salesforce_id} does not exist any more, or the "
+        "connection's Salesforce user cannot see it (record deleted or not visible).",
         hint="Check the record in Salesforce; unlink the association if it was deleted.",
     )
+
+
+def _record_select(
+    context: SyncContext,
+    salesforce_object: str,
+    rules: Sequence[FieldRule],
+    with_extras: bool,
+) -> str:
+    """``SELECT <fields>, <subqueries> FROM <object>``, escaped to take a WHERE template."""
+    describe = context.describe(salesforce_object)
+    fields = [*RECORD_BOOKKEEPING_FIELDS, *salesforce_fields_to_read(rules, describe)]
+    subqueries = (
+        extensions.record_subqueries(context.connection, salesforce_object) if with_extras else []
+    )
+    # Subqueries are constant SOQL from our own modules; the fields and the object are checked
+    # identifiers. Braces are doubled so the result can take the caller's WHERE placeholders.
+    escaped_subqueries = "".join(
+        ", " + sub.replace("{", "{{").replace("}", "}}") for sub in subqueries
+    )
+    select = format_soql(
+        "SELECT {:identifier}" + escaped_subqueries + " FROM {:identifier}",  # noqa: S608
+        list(dict.fromkeys(fields)),
+        salesforce_object,
+    )
+    return select.replace("{", "{{").replace("}", "}}")
 
 
 def plan_pull(
@@ -371,8 +493,8 @@ def fan_out(
     written: set[str],
     stored: dict[tuple[str, str, str], StoredFingerprints],
     issue_type_id: str | None,
-) -> list[AssociationResult]:
-    """Push what the pull wrote into Jira on to the issue's other records."""
+) -> list[PlannedWrite]:
+    """Push what the pull wrote into Jira on to the issue's other records (the plans, written)."""
     values = {
         target: value.value
         for target, (_, value) in planned.items()
@@ -392,4 +514,4 @@ def fan_out(
         plan.result.note = (
             f"fan-out of a pull from {source.salesforce_object} {source.salesforce_id}"
         )
-    return [plan.result for plan in plans]
+    return plans

@@ -71,6 +71,14 @@ ISSUE_BODY = _object_body(
         "update": {"type": "object", "additionalProperties": True},
     }
 )
+BULK_ISSUE_BODY = _object_body(
+    {
+        "issueUpdates": {
+            "type": "array",
+            "items": ISSUE_BODY["requestBody"]["content"]["application/json"]["schema"],
+        }
+    }
+)
 COMMENT_BODY = _object_body(
     {"body": {}, "visibility": {"type": "object", "additionalProperties": True}}, ["body"]
 )
@@ -512,6 +520,26 @@ def build_rest_router(version: str) -> APIRouter:
         return JiraJSONResponse(
             {"id": issue["id"], "key": issue["key"], "self": view(request).issue_url(issue["id"])},
             status_code=201,
+        )
+
+    @router.post(
+        "/issue/bulk",
+        status_code=201,
+        summary="Create up to 50 issues; each entry succeeds or fails on its own.",
+        openapi_extra=BULK_ISSUE_BODY,
+    )
+    async def create_issues(request: Request) -> JiraJSONResponse:
+        sandbox, caller = authenticated(request)
+        body = await read_json(request)
+        created, errors = sandbox.issues.create_many(context(request, caller), body, render_version)
+        issue_view = view(request)
+        issues = [
+            {"id": issue["id"], "key": issue["key"], "self": issue_view.issue_url(issue["id"])}
+            for issue in created
+        ]
+        # 201 when at least one issue was created; 400, with the same body, when none was.
+        return JiraJSONResponse(
+            {"issues": issues, "errors": errors}, status_code=201 if issues else 400
         )
 
     @router.get("/issue/{issueIdOrKey}", summary="One issue.")

@@ -38,6 +38,8 @@ ISSUES = "issues"
 ISSUE_KEYS = "issue_keys"
 ATTACHMENTS = "attachments"
 MAX_COMMENTS_PER_ISSUE = 5000
+# POST /issue/bulk creates "up to 50 issues" a request (Jira Cloud platform REST v3, createIssues).
+MAX_BULK_CREATE = 50
 ISSUE_EXPAND = "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
 # Where each system field lives in the issue document.
 SYSTEM_FIELD_SLOTS = {
@@ -351,6 +353,37 @@ class IssueStore:
             self._save_new(issue)
         self._publish("jira:issue_created", "issue_created", issue, context)
         return issue
+
+    def create_many(
+        self, context: Context, body: Any, version: str
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``POST /issue/bulk``: each entry of ``issueUpdates`` is created as ``POST /issue``
+        would, independently. Returns the created issues (in request order) and one
+        ``BulkOperationErrorResult`` per refused entry (``failedElementNumber`` is its index).
+        """
+        if not isinstance(body, dict):
+            raise JiraError(400, "The request body must be a JSON object.")
+        updates = body.get("issueUpdates")
+        if not isinstance(updates, list) or not updates:
+            raise JiraError(400, "Specify at least one issue to create in 'issueUpdates'.")
+        if len(updates) > MAX_BULK_CREATE:
+            raise JiraError(
+                400, f"You can create at most {MAX_BULK_CREATE} issues in one bulk request."
+            )
+        created: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for position, update in enumerate(updates):
+            try:
+                created.append(self.create(context, update, version))
+            except JiraError as error:
+                errors.append(
+                    {
+                        "status": error.status,
+                        "elementErrors": {"errorMessages": error.messages, "errors": error.errors},
+                        "failedElementNumber": position,
+                    }
+                )
+        return created, errors
 
     def _placeholder_issue(self, context: Context) -> dict[str, Any]:
         return {"labels": [], "custom": {}, "reporter": context.account_id}
