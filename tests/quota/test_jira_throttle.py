@@ -473,7 +473,10 @@ def test_a_quota_limit_defers_every_background_job_of_the_site_until_the_reset(
         deferred = job(container, job_id)
         assert (deferred.state, deferred.attempts) == (QUEUED, 0)
         assert reset <= deferred.run_after <= reset + timedelta(seconds=THROTTLE_JITTER_CAP_SECONDS)
-    assert metric(container, "forcebridge_jira_requests_held_total", scope="site") == 3
+    # Held before they started (the quota guard), not at their first Jira request: the pull
+    # job did not spend its Salesforce record read for nothing.
+    assert metric(container, "forcebridge_jira_requests_held_total", scope="site") == 0
+    assert "GET /services/data/v{version}/query" not in scenario.salesforce_data_calls()
 
     # The admin view shows the pause.
     admin_headers = create_admin(container)

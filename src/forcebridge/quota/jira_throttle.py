@@ -190,14 +190,14 @@ class ActiveThrottle:
             return f"writes to issue {self.key} on {self.site}"
         return f"{self.key} on {self.site}"
 
-    def held_error(self, request: JiraRequest, now: datetime) -> VendorThrottled:
+    def held_error(self, unsent: str, now: datetime) -> VendorThrottled:
+        """The error for work held back by this throttle; ``unsent`` names what was not sent."""
         seconds = max(0.0, (self.until - now).total_seconds())
         limit = (
             f"{limit_description(self.reason)} was reached"
             if self.status == 429
             else f"Jira answered {self.status} with Retry-After"
         )
-        unsent = "the request" if self.scope == ENDPOINT_SCOPE else request.endpoint
         return VendorThrottled(
             f"Jira throttled {self.what()} until {self.until.isoformat()} "
             f"({round(seconds)} s from now; {limit}): {unsent} was not sent.",
@@ -328,6 +328,22 @@ def connection_site(container: Container, connection: Connection) -> str:
     return normalise_site(f"{api_url}/ex/jira/{connection.jira_cloud_id}")
 
 
+def site_pause(
+    session: Session, container: Container, connection_id: str, *, now: datetime
+) -> ActiveThrottle | None:
+    """The throttle holding the whole Jira site of the connection (a quota reason), if any.
+
+    The quota guard asks this before a background job starts: the job would only be held at its
+    first Jira request, after spending its Salesforce reads for nothing.
+    """
+    connection = session.get(Connection, connection_id)
+    if connection is None:
+        return None
+    site = connection_site(container, connection)
+    held = [t for t in active_throttles(session, site, now=now) if t.scope == SITE_SCOPE]
+    return max(held, key=lambda throttle: throttle.until, default=None)
+
+
 def connection_throttles(
     session: Session, container: Container, connection: Connection
 ) -> list[dict[str, Any]]:
@@ -367,7 +383,8 @@ class JiraThrottleGate:
                     reason=throttle.reason,
                     until=throttle.until.isoformat(),
                 )
-                raise throttle.held_error(request, now)
+                unsent = "the request" if throttle.scope == ENDPOINT_SCOPE else request.endpoint
+                raise throttle.held_error(unsent, now)
 
     def after_response(self, method: str, path: str, response: httpx2.Response) -> None:
         """Record the throttle a 429 (or a 503 with ``Retry-After``) announces.

@@ -17,6 +17,9 @@ org that runs out stops *all* its integrations (403 ``REQUEST_LIMIT_EXCEEDED``) 
 
 Jira's rate limits are the sibling :mod:`forcebridge.quota.jira_throttle`: a 429 holds the
 endpoint, the issue or the whole site (per ``RateLimit-Reason``) for every process until it ends.
+While the whole Jira site is held, background jobs are held here before they start (the runner
+queues them for the end of the pause, spending no attempt), so they do not spend Salesforce reads
+only to be held at their first Jira request.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from sqlalchemy.orm import Session
 from forcebridge.container import Container
 from forcebridge.jobs.handlers import Handler, HandlerRegistry, JobContext
 from forcebridge.jobs.service import enqueue
+from forcebridge.quota.jira_throttle import site_pause
 from forcebridge.quota.models import SalesforceApiUsage
 
 log = structlog.get_logger("forcebridge.quota")
@@ -175,6 +179,10 @@ def guarded(handler: Handler, settings: QuotaSettings | None = None) -> Handler:
                         run_after=state.resumes_at.isoformat(),
                     )
                     return
+                jira_pause = site_pause(session, job.container, job.connection_id, now=now)
+            if jira_pause is not None:
+                # The runner queues the job again for the end of the pause, spending no attempt.
+                raise jira_pause.held_error(f"the {job.kind} job", now)
         handler(job)
 
     run_unless_paused.__name__ = f"quota_guarded_{getattr(handler, '__name__', 'handler')}"
