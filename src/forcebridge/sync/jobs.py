@@ -219,7 +219,5 @@ def _handled_as_deleted(
 
 
 def _error_of(report: SyncReport, association: Association) -> ForceBridgeError | None:
-    for result in report.results:
-        if result.association_id == association.id:
-            return result.error
-    return None
+    errors = (r.error for r in report.results if r.association_id == association.id and r.error)
+    return next(errors, None)
