@@ -71,3 +71,27 @@ def test_a_push_job_whose_salesforce_write_is_unavailable_is_retried_and_the_cha
     world.runner.run_due()
     assert world.jobs(SYNC_PUSH_JOB)[0][0] == DONE
     assert world.scenario.record("Case", case_id)["Subject"] == "Printer still on fire"
+
+
+def test_a_fan_out_write_that_is_unavailable_becomes_a_push_job_of_its_own(
+    world: PollingWorld, sandbox: Any, clock: Any
+) -> None:
+    source_id, other_id = (
+        world.create_as_user("Case", {"Subject": "Printer on fire"})["Id"] for _ in range(2)
+    )
+    source = world.scenario.associate("TEST-1", "Case", source_id, auto_pull=True)
+    other = world.scenario.associate("TEST-1", "Case", other_id)  # no autoPush: fan-out only
+    world.scenario.edit_record_as_user("Case", source_id, {"Subject": "Printer still on fire"})
+    sandbox.salesforce.operator.add_fault(
+        FaultRequest(method="PATCH", path=r"/composite/sobjects$", status=503, retry_after="5")
+    )
+
+    world.run_job(SYNC_PULL_JOB, source)
+
+    assert world.jobs(SYNC_PULL_JOB)[0][0] == DONE  # its own write, to the issue, landed
+    [(state, payload)] = world.jobs(SYNC_PUSH_JOB)
+    assert (state, payload) == (QUEUED, {"association_id": other, "fan_out_from": source})
+    clock.shift(timedelta(seconds=6))
+    world.runner.run_due()
+    assert world.jobs(SYNC_PUSH_JOB)[0][0] == DONE
+    assert world.scenario.record("Case", other_id)["Subject"] == "Printer still on fire"

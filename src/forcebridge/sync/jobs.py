@@ -9,7 +9,8 @@ admin who switches automation off stops the work already queued. Jobs run more t
 harmless, because a sync writes only values whose fingerprint changed. A write the engine
 reports as failed for a passing reason (throttled, unavailable) or for an admin to fix is raised
 by the job, so the runner retries or stops it: a manual push shows such a failure to the person,
-a job must not end ``done`` having dropped it.
+a job must not end ``done`` having dropped it. A pull's fan-out write to another record of the
+issue that fails that way gets a ``sync.push`` job of its own.
 
 A record deleted in Salesforce is not an error to retry: an association flagged as deleted
 (``salesforce_deleted_at``) is skipped without a call, and a job told the record is gone
@@ -19,6 +20,8 @@ unlink, with an audit row) instead of retrying or dead-lettering.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import structlog
 
@@ -33,15 +36,20 @@ from forcebridge.errors import (
     TransientExternalError,
 )
 from forcebridge.jobs.handlers import HandlerRegistry, JobContext
+from forcebridge.jobs.service import enqueue
 from forcebridge.models import Association, Connection
 from forcebridge.polling.deletions import handle_deleted_record
 from forcebridge.polling.service import SYNC_PULL_JOB
 from forcebridge.salesforce.soql import format_soql
 from forcebridge.sync.engine import pull_record, push_issue, sync_association
 from forcebridge.sync.results import SyncReport
-from forcebridge.webhooks.processing import SYNC_PUSH_JOB
+from forcebridge.webhooks.processing import SYNC_PUSH_JOB, association_key
 
 log = structlog.get_logger("forcebridge.sync.jobs")
+
+# Payload member of a ``sync.push`` that retries a pull's fan-out to this association: it runs
+# whatever the association's autoPush flag, as the fan-out it replaces did.
+FAN_OUT_FROM = "fan_out_from"
 
 
 def register_handlers(registry: HandlerRegistry) -> None:
@@ -54,11 +62,12 @@ def run_push_job(job: JobContext) -> None:
     if loaded is None:
         return
     connection, association = loaded
-    if not (association.auto_push and connection.allow_auto_push):
+    fan_out = FAN_OUT_FROM in job.payload
+    if not fan_out and not (association.auto_push and connection.allow_auto_push):
         log.info("sync.job.skipped", job_id=job.job_id, reason="automatic push is off")
         return
     try:
-        if association.auto_pull and connection.allow_auto_pull:
+        if not fan_out and association.auto_pull and connection.allow_auto_pull:
             report = sync_association(
                 job.container, connection.id, association.id, trigger="webhook"
             )
@@ -103,6 +112,33 @@ def run_pull_job(job: JobContext) -> None:
             return
         raise
     _settle(job, connection, association, report, trigger="poll")
+    _retry_fan_out(job, association, report)
+
+
+def _retry_fan_out(job: JobContext, source: Association, report: SyncReport) -> None:
+    """Queue a push for each of the issue's other records whose fan-out write failed for a
+    passing reason: the pull that caused it has succeeded and will not run again, and the
+    next Jira change may be far off (the pull's own edit is an echo that triggers nothing)."""
+    failed = [
+        (result.association_id, result.error)
+        for result in report.results
+        if result.association_id != source.id and isinstance(result.error, TransientExternalError)
+    ]
+    if not failed:
+        return
+    now = job.container.clock()
+    with job.container.session() as session:
+        for association_id, error in failed:
+            enqueue(
+                session,
+                SYNC_PUSH_JOB,
+                {"association_id": association_id, FAN_OUT_FROM: source.id},
+                connection_id=job.connection_id,
+                coalesce_key=association_key(association_id),
+                run_after=now + timedelta(seconds=error.retry_after or 0),
+                now=now,
+            )
+    log.info("sync.job.fan_out_retried", job_id=job.job_id, associations=len(failed))
 
 
 def _settle(
