@@ -26,6 +26,29 @@ def test_migrations_create_every_table_and_are_idempotent(database_url: str) -> 
     engine.dispose()
 
 
+def test_the_migrations_build_exactly_the_schema_the_models_describe(database_url: str) -> None:
+    """Every table, column, type, index and constraint of the models, and nothing else: a model
+    changed without its migration (or the reverse) fails here, on SQLite and on PostgreSQL."""
+    import importlib
+    import pkgutil
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import forcebridge
+    from forcebridge.db import Base
+
+    for module in pkgutil.walk_packages(forcebridge.__path__, "forcebridge."):
+        if module.name.endswith("models") and ".sandbox." not in module.name:
+            importlib.import_module(module.name)
+    engine = create_database_engine(database_url)
+    migrate(engine)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+    engine.dispose()
+
+
 def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path) -> None:
     engine = create_database_engine(f"sqlite:///{tmp_path / 'x.db'}")
     with engine.connect() as connection:

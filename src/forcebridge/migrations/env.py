@@ -3,6 +3,7 @@
 from alembic import context
 
 from forcebridge import models  # noqa: F401  (registers the tables)
+from forcebridge.admin import models as admin_models  # noqa: F401  (UI sessions)
 from forcebridge.bulk import models as bulk_models  # noqa: F401  (bulk jobs)
 from forcebridge.db import Base
 from forcebridge.events import models as event_models  # noqa: F401  (outbound events)
