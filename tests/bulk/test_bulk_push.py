@@ -7,6 +7,7 @@ twice.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 
@@ -23,6 +24,7 @@ from forcebridge.models import Association
 from forcebridge.salesforce.ids import normalize_id
 from forcebridge.sandbox.jira.issues import Context
 from forcebridge.sandbox.jira.seed import ALICE_ACCOUNT_ID
+from forcebridge.sync.attachments import SPOOL_MEMORY_BYTES
 from forcebridge.sync.link_models import AttachmentLink, CopyIntent
 from sync.crash_points import CrashPoints, WorkerKilled
 from sync.sync_scenario import SyncScenario
@@ -32,6 +34,8 @@ ISSUES = ("TEST-1", "TEST-2", "TEST-3")
 COLLECTIONS_UPDATE = "PATCH /services/data/v{version}/composite/sobjects"
 COLLECTIONS_CREATE = "POST /services/data/v{version}/composite/sobjects"
 QUERY = "GET /services/data/v{version}/query"
+UPLOAD = "POST /services/data/v{version}/sobjects/{sobject}"
+DOWNLOAD = "GET /rest/api/3/attachment/content/{attachmentId}"
 
 
 @pytest.fixture
@@ -282,9 +286,8 @@ def test_bulk_push_uploads_each_new_file_once_with_two_queries_per_chunk(
     # same-content check) and one for the new ContentDocument ids.
     assert calls["POST /services/data/v{version}/sobjects/{sobject}"] == len(with_file)
     assert calls[QUERY] == 2 * 3
-    assert scenario.jira_calls()["GET /rest/api/3/attachment/content/{attachmentId}"] == len(
-        with_file
-    )
+    # The file is downloaded once per chunk, whatever the number of Cases needing it.
+    assert scenario.jira_calls()[DOWNLOAD] == 3
     records = scenario.sandbox.salesforce.records
     with container.session() as session:
         cases = {
@@ -299,6 +302,97 @@ def test_bulk_push_uploads_each_new_file_once_with_two_queries_per_chunk(
     }
     scenario.clear_logs()
     push_chunk(container, scenario.connection.id, association_ids[:CHUNK_SIZE])
+    assert scenario.writes(scenario.salesforce_data_calls()) == 0
+
+
+def associate_new_cases(scenario: SyncScenario, issue_key: str, count: int) -> list[str]:
+    """``count`` new Cases, each associated with the issue; their association ids."""
+    issue = scenario.issue(issue_key)
+    with TestClient(scenario.sandbox.salesforce.app) as salesforce:
+        case_ids = [
+            salesforce.post(
+                "/__sandbox/salesforce/records/Case", json={"Subject": f"{issue_key} case {n}"}
+            ).json()["id"]
+            for n in range(count)
+        ]
+    with scenario.container.session() as session:
+        associations = [
+            Association(
+                connection_id=scenario.connection.id,
+                jira_issue_id=issue["id"],
+                jira_issue_key=issue["key"],
+                jira_project_id=issue["fields"]["project"]["id"],
+                salesforce_object="Case",
+                salesforce_id=normalize_id(case_id, sobject="Case"),
+            )
+            for case_id in case_ids
+        ]
+        session.add_all(associations)
+        session.flush()
+        return [association.id for association in associations]
+
+
+def attach(scenario: SyncScenario, issue_key: str, filename: str, content: bytes) -> None:
+    issues = scenario.sandbox.jira.issues
+    alice = Context(account_id=ALICE_ACCOUNT_ID, base_url="https://sandbox.atlassian.net")
+    issues.add_attachment(
+        alice, issues.require(issue_key), filename, "application/pdf", io.BytesIO(content)
+    )
+
+
+def file_checksums_by_case(scenario: SyncScenario, association_ids: list[str]) -> dict[str, list]:
+    """Association id → sorted (file name, MD5) of the Files on its Case."""
+    with scenario.container.session() as session:
+        cases = {
+            row.id: row.salesforce_id
+            for row in session.query(Association).filter(Association.id.in_(association_ids))
+        }
+    versions = list(scenario.sandbox.salesforce.records.all("ContentVersion"))
+    return {
+        association: sorted(
+            (v["PathOnClient"], v["Checksum"])
+            for v in versions
+            if v["FirstPublishLocationId"] == case
+        )
+        for association, case in cases.items()
+    }
+
+
+def test_a_file_on_an_issue_linked_to_many_cases_is_downloaded_once_per_chunk(container, scenario):
+    scenario.set_connection(sync_attachments=True)
+    # Larger than the in-memory spool: the copy kept for the next Cases waits on disk.
+    manual = bytes(range(256)) * (SPOOL_MEMORY_BYTES // 256 + 8)
+    photo, log = b"PNG pretend photo", b"build log, line 1"
+    attach(scenario, "TEST-1", "manual.pdf", manual)
+    attach(scenario, "TEST-1", "photo.png", photo)
+    attach(scenario, "TEST-2", "build.log", log)
+    on_test_1 = associate_new_cases(scenario, "TEST-1", 5)
+    on_test_2 = associate_new_cases(scenario, "TEST-2", 2)
+    chunk = [*on_test_1[:3], *on_test_2, *on_test_1[3:]]  # an issue's Cases need not be adjacent
+    scenario.clear_logs()
+
+    done, failures = push_chunk(container, scenario.connection.id, chunk)
+
+    assert (done, failures) == (len(chunk), [])
+    assert scenario.jira_calls()[DOWNLOAD] == 3  # one per attachment
+    assert scenario.salesforce_data_calls()[UPLOAD] == 5 * 2 + 2 * 1  # one per file and Case
+    md5 = {
+        name: hashlib.md5(data, usedforsecurity=False).hexdigest()
+        for name, data in (("manual.pdf", manual), ("photo.png", photo), ("build.log", log))
+    }
+    expected = {
+        **{
+            a: sorted([("manual.pdf", md5["manual.pdf"]), ("photo.png", md5["photo.png"])])
+            for a in on_test_1
+        },
+        **{a: [("build.log", md5["build.log"])] for a in on_test_2},
+    }
+    assert file_checksums_by_case(scenario, chunk) == expected  # the same bytes on every Case
+    scenario.clear_logs()
+
+    push_chunk(container, scenario.connection.id, chunk)
+
+    assert DOWNLOAD not in scenario.jira_calls()
     assert scenario.writes(scenario.salesforce_data_calls()) == 0
 
 

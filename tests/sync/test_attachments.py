@@ -8,7 +8,9 @@ connection says so, and with exact vendor call counts.
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
+import tracemalloc
 
 import pytest
 from sqlalchemy import select
@@ -16,6 +18,8 @@ from sqlalchemy import select
 from forcebridge.sandbox.operator import FaultRequest
 from forcebridge.sync.attachments import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
+    SPOOL_MEMORY_BYTES,
+    SharedDownloads,
     attachment_fields,
     attachment_subqueries,
 )
@@ -231,3 +235,41 @@ def test_links_record_the_sha256_and_the_salesforce_document(world):
         assert link.size == len(REPORT)
         assert link.salesforce_document_id.startswith("069")
         assert link.salesforce_version_id.startswith("068")
+
+
+def test_a_download_shared_by_several_records_waits_on_disk_and_is_read_once(world):
+    """What a bulk chunk does with an issue associated with several records: each attachment is
+    downloaded once; while it waits for the next record its spool is on disk, so holding many
+    files costs no memory; the last record's push closes it."""
+    # Each small enough to stay in memory on its own (below the spool's memory cap).
+    size = SPOOL_MEMORY_BYTES // 2
+    contents = {
+        world.jira_attachment(f"capture-{n}.bin", bytes([n]) * size): bytes([n]) * size
+        for n in range(6)
+    }
+    issue = world.read_issue()
+    world.clear_calls()
+    held = []
+
+    with SharedDownloads(world.clients.jira, [issue, issue]) as downloads:
+        tracemalloc.start()
+        try:
+            before, _ = tracemalloc.get_traced_memory()
+            for attachment_id in contents:
+                with downloads.spooled(attachment_id, DEFAULT_MAX_ATTACHMENT_BYTES) as spooled:
+                    held.append(spooled)
+            gc.collect()  # what is only waiting for the collector is not held
+            after, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        downloads.finished(issue)  # the first record's push is over
+        for attachment_id, content in contents.items():
+            with downloads.spooled(attachment_id, DEFAULT_MAX_ATTACHMENT_BYTES) as spooled:
+                assert spooled.file.read() == content
+                assert spooled.md5 == hashlib.md5(content, usedforsecurity=False).hexdigest()
+        downloads.finished(issue)  # the second (last) one
+
+        assert all(spooled.file.closed for spooled in held)
+    # 3 MB held for the next record, less than one file of it in memory.
+    assert after - before < size
+    assert world.calls() == {"GET /rest/api/3/attachment/content/{attachmentId}": 6}

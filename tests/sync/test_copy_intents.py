@@ -9,6 +9,8 @@ sync spends no call on the check.
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from sqlalchemy import func, select
 
@@ -213,3 +215,117 @@ def test_chatter_posts_left_by_a_killed_push_are_adopted_too(opportunity_world, 
     posts = [row["Body"] for row in world.salesforce_rows("FeedItem")]
     assert posts.count("[From Jira] Alice Agent:\nPricing approved.") == 1
     assert (_count(world, CommentLink), _count(world, CopyIntent)) == (1, 0)
+
+
+# -- files with the same name and size: the checksum tells them apart ------------------------
+
+DOWNLOAD = "GET /rest/api/3/attachment/content/{attachmentId}"
+UPLOAD = "POST /services/data/v{version}/sobjects/{sobject}"
+# The route table names the VersionData download like a read by external id.
+VERSION_DATA = "GET /services/data/v{version}/sobjects/{sobject}/{field_name}/{value}"
+FIRST_SCREENSHOT = b"\x89PNG first screenshot: the login page"
+SECOND_SCREENSHOT = b"\x89PNG other screenshot: the error page"
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _checksums_of_links(world) -> dict[str, str]:
+    """Jira attachment id → Checksum of the ContentVersion its link points at."""
+    with world.container.session() as session:
+        links = list(session.scalars(select(AttachmentLink)))
+    records = world.salesforce.records
+    return {
+        link.jira_attachment_id: records.get("ContentVersion", link.salesforce_version_id)[
+            "Checksum"
+        ]
+        for link in links
+    }
+
+
+def _checksums_on_the_case(world) -> list[str]:
+    versions = world.salesforce.records.all("ContentVersion")
+    return sorted(v["Checksum"] for v in versions if v["FirstPublishLocationId"] == world.record_id)
+
+
+def test_two_files_of_the_same_name_and_size_a_crash_after_the_first_upload_uploads_the_second(
+    world, crash
+):
+    assert len(FIRST_SCREENSHOT) == len(SECOND_SCREENSHOT)
+    first = world.jira_attachment("screenshot.png", FIRST_SCREENSHOT)
+    second = world.jira_attachment("screenshot.png", SECOND_SCREENSHOT)
+    crash.arm("POST", r"/sobjects/ContentVersion$")  # the first upload lands, then the worker dies
+
+    with pytest.raises(WorkerKilled):
+        world.push_attachments()
+    assert _checksums_on_the_case(world) == [_md5(FIRST_SCREENSHOT)]
+    world.clear_calls()
+
+    retried = world.push_attachments()
+
+    assert retried.created == ["screenshot.png", "screenshot.png"]  # adopted, then uploaded
+    # Adoption lookup, the Case's Files (same-content check), the new ContentDocument id; only
+    # the second file is downloaded and uploaded.
+    assert world.calls() == {**ISSUE_READ, SALESFORCE_QUERY: 3, DOWNLOAD: 1, UPLOAD: 1}
+    assert _checksums_on_the_case(world) == sorted(
+        [_md5(FIRST_SCREENSHOT), _md5(SECOND_SCREENSHOT)]
+    )
+    assert _checksums_of_links(world) == {
+        first: _md5(FIRST_SCREENSHOT),
+        second: _md5(SECOND_SCREENSHOT),
+    }
+    assert (_count(world, AttachmentLink), _count(world, CopyIntent)) == (2, 0)
+
+
+def test_a_pending_upload_is_not_mistaken_for_another_file_of_the_same_name_and_size(world):
+    from forcebridge.sandbox.operator import FaultRequest
+
+    mine = world.jira_attachment("screenshot.png", FIRST_SCREENSHOT)
+    # The upload goes unanswered: it may have landed, so its intent stays (it did not land).
+    world.salesforce.operator.add_fault(
+        FaultRequest(method="POST", path=r"/sobjects/ContentVersion$", status=503)
+    )
+    assert world.push_attachments().created == []
+    assert _count(world, CopyIntent) == 1
+    # Meanwhile an agent attaches a different screenshot.png of the same size to the Case.
+    world.salesforce_file("screenshot.png", SECOND_SCREENSHOT)
+    world.clear_calls()
+
+    retried = world.push_attachments()
+
+    # The agent's file is not our copy (its checksum differs): ours is uploaded. The lookup,
+    # the Case's Files, one read of the agent's file (same size: hashed to compare), the new
+    # ContentDocument id.
+    assert retried.created == ["screenshot.png"]
+    assert world.calls() == {
+        **ISSUE_READ,
+        SALESFORCE_QUERY: 3,
+        VERSION_DATA: 1,
+        DOWNLOAD: 1,
+        UPLOAD: 1,
+    }
+    assert _checksums_on_the_case(world) == sorted(
+        [_md5(FIRST_SCREENSHOT), _md5(SECOND_SCREENSHOT)]
+    )
+    assert _checksums_of_links(world) == {mine: _md5(FIRST_SCREENSHOT)}
+    assert (_count(world, AttachmentLink), _count(world, CopyIntent)) == (1, 0)
+
+
+def test_an_intent_without_a_checksum_falls_back_to_name_and_size(world, crash):
+    """An intent written before checksums were recorded (or a version Salesforce reports
+    without one) is matched by file name and size, as before."""
+    world.jira_attachment("report.pdf", b"%PDF-1.7 quarterly numbers")
+    crash.arm("POST", r"/sobjects/ContentVersion$")
+    with pytest.raises(WorkerKilled):
+        world.push_attachments()
+    with world.container.session() as session:
+        intent = session.scalars(select(CopyIntent)).one()
+        intent.copy_checksum = ""
+    world.clear_calls()
+
+    retried = world.push_attachments()
+
+    assert retried.created == ["report.pdf"]
+    assert world.calls() == {**ISSUE_READ, SALESFORCE_QUERY: 1}  # adopted: no upload
+    assert (_count(world, AttachmentLink), _count(world, CopyIntent)) == (1, 0)

@@ -9,7 +9,8 @@ processes the items in chunks of :data:`CHUNK_SIZE` associations, each chunk cos
   included) for the chunk's issues;
 - one sObject Collections update per object (200 records a call) for what changed;
 - one sObject Collections create per 200 new comments of the whole chunk, and one upload per new
-  file (no batch exists), with the single push's rules and crash safety (copy intents).
+  file (no batch exists) but one download per Jira attachment for the whole chunk, with the
+  single push's rules and crash safety (copy intents).
 
 After each chunk the cursor and the counts move in one transaction. A worker killed mid-chunk
 leaves the cursor before that chunk; the next run repeats it, and the sync engine's stored
@@ -692,8 +693,9 @@ def _push_chunk_extras(
 
     Comments of the whole chunk are planned together and created in sObject Collections of 200
     (crash-safe through intents: see ``comments.write_comment_pushes``). Files have no batch
-    upload: each association runs ``push_attachments`` in its own transaction (one download and
-    one upload per new file). The chunk shares one ContentVersion query when a killed run left
+    upload: each association runs ``push_attachments`` in its own transaction (one upload per new
+    file). The chunk shares one download per Jira attachment (an issue associated with N records
+    costs 1 download and N uploads per file), one ContentVersion query when a killed run left
     upload intents, one query of its records' Files for the same-content check, and one query
     for the new ContentDocument ids.
     """
@@ -766,27 +768,35 @@ def _push_chunk_extras(
     record_files = attachments.RecordFiles(
         context.salesforce, [plan.association.salesforce_id for plan in with_files]
     )
-    for plan in with_files:
-        try:
-            with context.container.session() as session:
-                association = session.get(Association, plan.association.id)
-                if association is None:
-                    continue
-                outcome = attachments.push_attachments(
-                    session,
-                    connection=connection,
-                    association=association,
-                    issue=issues[plan.association.jira_issue_id],
-                    jira=context.jira,
-                    salesforce=context.salesforce,
-                    record_files=record_files,
-                    resolve_document_ids=False,
-                )
-        except ForceBridgeError as error:
-            plan.result.extras["attachments"] = {"error": error_to_wire(error)}
-            continue
-        outcome.created[:0] = adopted.get(plan.association.id, [])
-        plan.result.extras["attachments"] = extensions.extras_wire(outcome)
+    # Each attachment is downloaded once for the chunk, then uploaded to every record needing it.
+    with attachments.SharedDownloads(
+        context.jira, [issues[plan.association.jira_issue_id] for plan in with_files]
+    ) as downloads:
+        for plan in with_files:
+            issue = issues[plan.association.jira_issue_id]
+            try:
+                with context.container.session() as session:
+                    association = session.get(Association, plan.association.id)
+                    if association is None:
+                        continue
+                    outcome = attachments.push_attachments(
+                        session,
+                        connection=connection,
+                        association=association,
+                        issue=issue,
+                        jira=context.jira,
+                        salesforce=context.salesforce,
+                        record_files=record_files,
+                        resolve_document_ids=False,
+                        downloads=downloads,
+                    )
+            except ForceBridgeError as error:
+                plan.result.extras["attachments"] = {"error": error_to_wire(error)}
+                continue
+            finally:
+                downloads.finished(issue)  # this record no longer needs the issue's files
+            outcome.created[:0] = adopted.get(plan.association.id, [])
+            plan.result.extras["attachments"] = extensions.extras_wire(outcome)
     with context.container.session() as session:
         # One query for the new ContentDocument ids of every upload of the chunk.
         attachments.resolve_document_ids_of(

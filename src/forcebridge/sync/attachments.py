@@ -5,8 +5,9 @@ The sync engine reads the issue (with ``attachment_fields()``) or the record (wi
 :func:`pull_attachments`. Nothing else is read unless there is a file not seen before.
 
 How a file travels: the source's bytes are streamed into a ``SpooledTemporaryFile`` (memory up to
-:data:`SPOOL_MEMORY_BYTES`, then disk) while their SHA-256 is computed, then streamed from there
-as a multipart upload. Memory stays flat whatever the file size:
+:data:`SPOOL_MEMORY_BYTES`, then disk) while their SHA-256 (and MD5, Salesforce's checksum) is
+computed, then streamed from there as a multipart upload. Memory stays flat whatever the file
+size:
 
 - Jira → Salesforce: ``GET /rest/api/3/attachment/content/{id}``, then ``POST
   /sobjects/ContentVersion`` as ``multipart/form-data`` (part ``entity_content`` = JSON with
@@ -17,6 +18,10 @@ as a multipart upload. Memory stays flat whatever the file size:
 - Salesforce → Jira: ``GET /sobjects/ContentVersion/{id}/VersionData`` (raw bytes), then ``POST
   /rest/api/3/issue/{id}/attachments`` (multipart part ``file``, ``X-Atlassian-Token: no-check``).
 
+A bulk chunk passes :class:`SharedDownloads`: a Jira attachment of an issue associated with N
+records is then downloaded once and uploaded N times; a spool kept for the next record waits on
+disk, not in memory.
+
 No duplicates: an :class:`~forcebridge.sync.link_models.AttachmentLink` row per file seen, so a
 file is never copied twice and a copy is never copied back. A new file whose SHA-256 equals a file
 already linked on the association, or a file of the same size already on the other side (hashed to
@@ -24,11 +29,15 @@ confirm), is linked instead of uploaded. Files above the size cap (``max_bytes``
 :data:`DEFAULT_MAX_ATTACHMENT_BYTES`) are skipped with "too large (N MB > cap MB)".
 
 Crash safety (DESIGN.md §5; neither upload takes an idempotency key): before each upload a
-:class:`~forcebridge.sync.link_models.CopyIntent` (file name, size, SHA-256) is committed; the link
-replaces it after the upload. A sync that finds intents left by a killed worker looks for those
-copies first (push: one ContentVersion query by ``FirstPublishLocationId`` for every record
-concerned; pull: one read of the issue's attachments) and links a file with the same name and size
-instead of uploading it again.
+:class:`~forcebridge.sync.link_models.CopyIntent` (file name, size, SHA-256, MD5) is committed;
+the link replaces it after the upload. A sync that finds intents left by a killed worker looks
+for those copies first and links the copy instead of uploading it again:
+
+- push: one ContentVersion query by ``FirstPublishLocationId`` for every record concerned; the
+  copy is the version with the intent's MD5 as ``Checksum`` and its size (two different files
+  with the same name and size are told apart). Only when Salesforce gives no checksum (or the
+  intent predates the column) do name and size decide;
+- pull: one read of the issue's attachments; Jira reports no checksum, so name and size decide.
 
 A failure on one file is reported in ``skipped`` and does not stop the others, so the links of the
 files already copied are kept (the caller commits the session).
@@ -44,7 +53,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 import httpx2
 from sqlalchemy import select
@@ -115,8 +124,9 @@ class _SourceFile:
 
 @dataclass
 class _Spooled:
-    file: IO[bytes]
+    file: tempfile.SpooledTemporaryFile[bytes]
     sha256: str
+    md5: str  # what Salesforce reports as ContentVersion.Checksum
     size: int
 
 
@@ -148,12 +158,14 @@ def push_attachments(
     max_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
     record_files: RecordFiles | None = None,
     resolve_document_ids: bool = True,
+    downloads: SharedDownloads | None = None,
 ) -> AttachmentSyncResult:
     """Upload the issue's new attachments to the associated record as Salesforce Files.
 
     A bulk chunk passes ``record_files`` (the Files of all its records, read with one query
-    when first needed) and ``resolve_document_ids=False``, then resolves the new ContentDocument
-    ids of the whole chunk with one :func:`resolve_document_ids_of` call.
+    when first needed), ``downloads`` (each attachment downloaded once for the whole chunk) and
+    ``resolve_document_ids=False``, then resolves the new ContentDocument ids of the whole chunk
+    with one :func:`resolve_document_ids_of` call.
     """
     result = AttachmentSyncResult()
     adopted = adopt_salesforce_uploads(session, salesforce, [association])
@@ -181,7 +193,12 @@ def push_attachments(
             result.skipped.append((source.filename, too_large))
             continue
         try:
-            with _spool(jira.download_attachment(source.id), max_bytes) as spooled:
+            download = (
+                downloads.spooled(source.id, max_bytes)
+                if downloads is not None
+                else _spool(jira.download_attachment(source.id), max_bytes)
+            )
+            with download as spooled:
                 match = by_hash.get(spooled.sha256)
                 if match is not None:
                     new_links.append(
@@ -560,6 +577,7 @@ def _record_intent(
         source_version_id=source.version_id,
         target_object="ContentVersion" if kind == INTENT_FILE_TO_SALESFORCE else "jira",
         copy_fingerprint=spooled.sha256,
+        copy_checksum=spooled.md5,
         filename=source.filename[:255],
         size=spooled.size,
     )
@@ -584,8 +602,11 @@ def adopt_salesforce_uploads(
     """Resolve the upload intents a killed push left on ``associations``.
 
     One ContentVersion query for all of them (``FirstPublishLocationId IN (...)``), and none
-    when there is no intent. A version with the intent's file name and size, not linked yet, is
-    the copy: it is linked. Returns the adopted file names by association id.
+    when there is no intent. A version of the intent's record, not linked yet, with the intent's
+    size and MD5 as ``Checksum`` is the copy: it is linked. The file name is no proof (two
+    screenshots of the same size share it); it decides only when Salesforce returns no checksum
+    or the intent has none (written before checksums were recorded). Returns the adopted file
+    names by association id.
     """
     intents = _pending_intents(
         session, [association.id for association in associations], INTENT_FILE_TO_SALESFORCE
@@ -601,34 +622,33 @@ def adopt_salesforce_uploads(
         )
     )
     soql = format_soql(
-        "SELECT Id, ContentDocumentId, FirstPublishLocationId, PathOnClient, ContentSize"
-        " FROM ContentVersion WHERE FirstPublishLocationId IN {} ORDER BY CreatedDate, Id",
+        "SELECT Id, ContentDocumentId, FirstPublishLocationId, PathOnClient, ContentSize,"
+        " Checksum FROM ContentVersion WHERE FirstPublishLocationId IN {}"
+        " ORDER BY CreatedDate, Id",
         sorted({record_of[intent.association_id] for intent in intents}),
     )
-    versions: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    # Unlinked versions by (record, size): the only candidates an intent can have.
+    versions: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for row in salesforce.query(soql):
         if row.get("Id") in linked:
             continue
-        key = (
-            str(row.get("FirstPublishLocationId")),
-            str(row.get("PathOnClient")),
-            int(row.get("ContentSize") or 0),
-        )
+        key = (str(row.get("FirstPublishLocationId")), int(row.get("ContentSize") or 0))
         versions.setdefault(key, []).append(row)
     adopted: dict[str, list[str]] = {}
     for intent in intents:
         session.delete(intent)
-        found = versions.get((record_of[intent.association_id], intent.filename, intent.size))
-        if not found:
+        candidates = versions.get((record_of[intent.association_id], intent.size), [])
+        copy = _copy_of(intent, candidates)
+        if copy is None:
             continue  # the upload never landed: the file is uploaded again
-        row = found.pop(0)
+        candidates.remove(copy)
         session.add(
             AttachmentLink(
                 association_id=intent.association_id,
                 origin=ORIGIN_JIRA,
                 jira_attachment_id=intent.source_id,
-                salesforce_document_id=str(row.get("ContentDocumentId") or row["Id"]),
-                salesforce_version_id=str(row["Id"]),
+                salesforce_document_id=str(copy.get("ContentDocumentId") or copy["Id"]),
+                salesforce_version_id=str(copy["Id"]),
                 filename=intent.filename,
                 size=intent.size,
                 sha256=intent.copy_fingerprint,
@@ -639,10 +659,36 @@ def adopt_salesforce_uploads(
     return adopted
 
 
+def _copy_of(intent: CopyIntent, candidates: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The version among ``candidates`` (same record and size) that is the intent's upload.
+
+    By checksum when both sides have one (the same name wins a tie: several uploads of the same
+    bytes); by name only when a side has none.
+    """
+    by_name: dict[str, Any] | None = None
+    by_checksum: dict[str, Any] | None = None
+    for row in candidates:
+        checksum = row.get("Checksum")
+        same_name = row.get("PathOnClient") == intent.filename
+        if not checksum or not intent.copy_checksum:
+            if same_name and by_name is None:
+                by_name = row
+        elif str(checksum).lower() == intent.copy_checksum:
+            if same_name:
+                return row
+            if by_checksum is None:
+                by_checksum = row
+    return by_checksum or by_name
+
+
 def _adopt_jira_uploads(
     session: Session, jira: JiraClient, association: Association, result: AttachmentSyncResult
 ) -> None:
-    """Resolve the upload intents a killed pull left: one read of the issue's attachments."""
+    """Resolve the upload intents a killed pull left: one read of the issue's attachments.
+
+    Jira's attachment metadata has no checksum, so the copy is the unlinked attachment with the
+    intent's file name and size (reading the bytes back to compare would cost a download each).
+    """
     intents = _pending_intents(session, [association.id], INTENT_FILE_TO_JIRA)
     if not intents:
         return
@@ -767,22 +813,107 @@ def _spool(chunks: Iterator[bytes], max_bytes: int) -> Iterator[_Spooled]:
     Stops with ``PayloadTooLarge`` past ``max_bytes``: the size announced by the metadata is
     checked first, but the bytes are what count.
     """
-    digest = hashlib.sha256()
+    spooled = _spool_open(chunks, max_bytes)
+    with spooled.file:
+        yield spooled
+
+
+def _spool_open(chunks: Iterator[bytes], max_bytes: int) -> _Spooled:
+    """:func:`_spool` for a spool that outlives the block: the caller closes ``file``."""
+    sha256 = hashlib.sha256()
+    # Not for security: MD5 is what Salesforce reports as ContentVersion.Checksum.
+    md5 = hashlib.md5(usedforsecurity=False)
     size = 0
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as file:
+    # The caller closes it (a shared download outlives this call).
+    file = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
+    try:
         try:
             for chunk in chunks:
                 size += len(chunk)
                 if size > max_bytes:
                     raise PayloadTooLarge(f"too large (more than {_megabytes(max_bytes)} MB cap)")
-                digest.update(chunk)
+                sha256.update(chunk)
+                md5.update(chunk)
                 file.write(chunk)
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()  # ends the HTTP stream if we stopped early
-        file.seek(0)
-        yield _Spooled(file=file, sha256=digest.hexdigest(), size=size)
+    except BaseException:
+        file.close()
+        raise
+    file.seek(0)
+    return _Spooled(file=file, sha256=sha256.hexdigest(), md5=md5.hexdigest(), size=size)
+
+
+class SharedDownloads:
+    """Jira attachments downloaded once for several associations (a bulk chunk).
+
+    An issue associated with N records needs each new attachment on N records: it is downloaded
+    once, on first need, and the same spool is uploaded to each. ``issues`` holds the issue of
+    every association that will be pushed (once per association), which tells how many pushes
+    may still need each attachment; the caller reports each push as :meth:`finished`. A
+    spool another push may still need is moved to disk (memory stays flat whatever the number of
+    files held); the last push closes it. A failed download (too large, Jira down) is not
+    retried within the chunk: each push that needs the file reports the same failure.
+
+    Use it as a context manager: leaving closes whatever spool is still held.
+    """
+
+    def __init__(self, jira: JiraClient, issues: Iterable[Mapping[str, Any]]) -> None:
+        self._jira = jira
+        self._pushes_left: dict[str, int] = {}
+        for issue in issues:
+            for file in _jira_files(issue):
+                self._pushes_left[file.id] = self._pushes_left.get(file.id, 0) + 1
+        self._spools: dict[str, _Spooled] = {}
+        self._failures: dict[str, ForceBridgeError] = {}
+
+    def __enter__(self) -> SharedDownloads:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def spooled(self, attachment_id: str, max_bytes: int) -> Iterator[_Spooled]:
+        """The attachment's bytes, downloaded on the first call only, read from the start."""
+        spooled = self._spools.get(attachment_id)
+        if spooled is None:
+            failure = self._failures.get(attachment_id)
+            if failure is not None:
+                raise failure
+            try:
+                spooled = _spool_open(self._jira.download_attachment(attachment_id), max_bytes)
+            except ForceBridgeError as error:
+                self._failures[attachment_id] = error
+                raise
+            self._spools[attachment_id] = spooled
+        spooled.file.seek(0)
+        try:
+            yield spooled
+        finally:
+            if self._pushes_left.get(attachment_id, 0) > 1:
+                spooled.file.rollover()  # held for another record: on disk, not in memory
+            else:
+                self._release(attachment_id)
+
+    def finished(self, issue: Mapping[str, Any]) -> None:
+        """One push of ``issue`` is over: its attachments have one push fewer to wait for."""
+        for file in _jira_files(issue):
+            left = self._pushes_left.get(file.id, 0) - 1
+            self._pushes_left[file.id] = left
+            if left <= 0:
+                self._release(file.id)
+
+    def close(self) -> None:
+        for attachment_id in list(self._spools):
+            self._release(attachment_id)
+
+    def _release(self, attachment_id: str) -> None:
+        spooled = self._spools.pop(attachment_id, None)
+        if spooled is not None:
+            spooled.file.close()
 
 
 def _find_same_file(

@@ -10,7 +10,8 @@ Salesforce nor Jira takes an idempotency key for a create), and removed in the t
 writes the link. A worker killed between the create and that commit leaves the intent behind;
 the next sync looks for the copy it names before creating anything (DESIGN.md §5).
 
-Fingerprints and hashes are SHA-256 hex digests; nothing secret is stored here.
+Fingerprints and hashes are SHA-256 hex digests (a file intent's ``copy_checksum`` is MD5, to
+compare with Salesforce's); nothing secret is stored here.
 """
 
 from __future__ import annotations
@@ -97,9 +98,11 @@ class CopyIntent(Base):
     ``source_id`` is the original (Jira comment or attachment id, Salesforce comment or
     ContentDocument id). What identifies the copy once created: for a comment,
     ``copy_fingerprint`` (the fingerprint of the exact text and privacy written, label
-    included); for a file, ``filename``, ``size`` and ``copy_fingerprint`` (the SHA-256 of its
-    bytes). ``source_fingerprint`` is what the link records for the original when the copy is
-    adopted; ``source_version_id`` the Salesforce ContentVersion a file was read from.
+    included); for a file, ``copy_checksum`` (the MD5 hex of its bytes, what Salesforce reports
+    as ``ContentVersion.Checksum``) and ``size``, or ``filename`` and ``size`` where the target
+    gives no checksum (Jira). ``copy_fingerprint`` is the file's SHA-256, which the link keeps.
+    ``source_fingerprint`` is what the link records for the original when the copy is adopted;
+    ``source_version_id`` the Salesforce ContentVersion a file was read from.
     """
 
     __tablename__ = "copy_intents"
@@ -117,4 +120,6 @@ class CopyIntent(Base):
     copy_fingerprint: Mapped[str] = mapped_column(String(64))
     filename: Mapped[str] = mapped_column(String(255), default="")
     size: Mapped[int] = mapped_column(BigInteger, default=0)
+    # "" for comments, and for file intents written before the column existed (0013).
+    copy_checksum: Mapped[str] = mapped_column(String(32), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import math
 import re
 import threading
@@ -706,7 +707,9 @@ class RecordStore:
             extension = path.rsplit(".", 1)[1].lower() if "." in path else ""
             document["FileExtension"] = extension or None
             document["FileType"] = _FILE_TYPES.get(extension, "UNKNOWN")
-            document["ContentSize"] = len(base64.b64decode(document.get("VersionData") or ""))
+            content = base64.b64decode(document.get("VersionData") or "")
+            document["ContentSize"] = len(content)
+            document["Checksum"] = hashlib.md5(content, usedforsecurity=False).hexdigest()
             if not document.get("Title"):
                 document["Title"] = path.rsplit("/", 1)[-1].rsplit(".", 1)[0] or None
         if definition.field("OwnerId") is not None and document.get("OwnerId"):

@@ -756,6 +756,8 @@ def build_schema() -> Schema:
                 _read_only("FileExtension", "string", length=40),
                 _read_only("FileType", "string", length=20),
                 _read_only("ContentSize", "int"),
+                # MD5 hex of VersionData, as in a real org (read-only, filterable).
+                _read_only("Checksum", "string", length=50),
                 _read_only("VersionNumber", "string", length=20),
                 _read_only(
                     "IsLatest",
