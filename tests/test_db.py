@@ -26,6 +26,16 @@ def test_migrations_create_every_table_and_are_idempotent(database_url: str) -> 
     engine.dispose()
 
 
+def test_the_migrations_have_one_head() -> None:
+    """New migrations follow one line (``down_revision`` = the current head), never a branch."""
+    from alembic.script import ScriptDirectory
+
+    from forcebridge.db import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config(create_database_engine("sqlite://")))
+    assert len(script.get_heads()) == 1
+
+
 def test_the_migrations_build_exactly_the_schema_the_models_describe(database_url: str) -> None:
     """Every table, column, type, index and constraint of the models, and nothing else: a model
     changed without its migration (or the reverse) fails here, on SQLite and on PostgreSQL."""

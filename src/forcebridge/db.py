@@ -102,7 +102,7 @@ def alembic_config(engine: Engine) -> Config:
 
 def migrate(engine: Engine) -> None:
     """Brings the schema to the newest revision (idempotent)."""
-    command.upgrade(alembic_config(engine), "heads")
+    command.upgrade(alembic_config(engine), "head")
 
 
 def database_is_reachable(engine: Engine) -> bool:

@@ -3,10 +3,10 @@
 Columns on ``webhook_secrets`` (table of 0006): the JQL filter, intake URL and Jira site the
 connection's webhook was last registered with (or last described in manual instructions), so an
 automatic refresh makes no Jira call when nothing changed; and the last outcome, shown by the
-admin UI. A branch off 0001 like the other feature revisions, depending on 0006 for its table.
+admin UI. Follows 0006, which creates the table.
 
 Revision ID: 0012_webhook_registration
-Revises: 0001
+Revises: 0006
 """
 
 from collections.abc import Sequence
@@ -17,9 +17,9 @@ from alembic import op
 import forcebridge.db
 
 revision: str = "0012_webhook_registration"
-down_revision: str | None = "0001"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = "0006"
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -4,11 +4,11 @@ A column on ``copy_intents`` (table of 0008): the MD5 hex digest of the file's b
 with ``ContentVersion.Checksum`` when a killed push's upload is looked for, so two different
 files with the same name and size are never mistaken for each other. Not ``source_fingerprint``:
 that column is what a link records for the original, and it is not an MD5. Existing rows get
-``""`` (no checksum: the lookup falls back to name and size). A branch off 0001 like the other
-feature revisions, depending on 0008 for its table.
+``""`` (no checksum: the lookup falls back to name and size). Follows 0008, which creates the
+table.
 
 Revision ID: 0013_copy_intent_checksum
-Revises: 0001
+Revises: 0008_copy_intents
 """
 
 from collections.abc import Sequence
@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013_copy_intent_checksum"
-down_revision: str | None = "0001"
+down_revision: str | None = "0008_copy_intents"
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = "0008_copy_intents"
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
