@@ -36,6 +36,28 @@ def test_the_migrations_have_one_head() -> None:
     assert len(script.get_heads()) == 1
 
 
+def test_a_database_at_the_first_releases_four_heads_upgrades_to_the_one_head(
+    database_url: str,
+) -> None:
+    """The first landed release left databases at the heads 0004-0007 (one branch a feature)."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from forcebridge.db import alembic_config
+
+    engine = create_database_engine(database_url)
+    config = alembic_config(engine)
+    for revision in ("0004", "0005", "0006", "0007"):
+        command.upgrade(config, revision)
+    migrate(engine)
+    with engine.connect() as connection:
+        versions = [
+            row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))
+        ]
+    assert versions == [ScriptDirectory.from_config(config).get_current_head()]
+    engine.dispose()
+
+
 def test_the_migrations_build_exactly_the_schema_the_models_describe(database_url: str) -> None:
     """Every table, column, type, index and constraint of the models, and nothing else: a model
     changed without its migration (or the reverse) fails here, on SQLite and on PostgreSQL."""
