@@ -197,8 +197,29 @@ class JobRunner:
             base_seconds=self.settings.job_backoff_base_seconds,
             cap_seconds=self.settings.job_backoff_cap_seconds,
         )
+        moved = self._queue_again(job, delay, error, error_kind, spend_attempt=True)
+        return "retry" if moved else "lease_lost"
+
+    def _wait_for_throttle(self, job: service.ClaimedJob, error: VendorThrottled) -> str:
+        wait = max(error.retry_after or 0.0, MIN_THROTTLE_WAIT_SECONDS)
+        jitter = random.random() * min(wait * THROTTLE_JITTER_SHARE, THROTTLE_JITTER_CAP_SECONDS)
+        moved = self._queue_again(
+            job, wait + jitter, error.message, "throttled", spend_attempt=False
+        )
+        return "throttled" if moved else "lease_lost"
+
+    def _queue_again(
+        self,
+        job: service.ClaimedJob,
+        delay_seconds: float,
+        error: str,
+        error_kind: str,
+        *,
+        spend_attempt: bool,
+    ) -> bool:
+        """Release the job for ``delay_seconds`` from now; False if its lease was lost."""
         now = self.now()
-        run_after = now + timedelta(seconds=delay)
+        run_after = now + timedelta(seconds=delay_seconds)
         with self.container.session() as session:
             moved = service.retry_later(
                 session,
@@ -208,30 +229,11 @@ class JobRunner:
                 run_after=run_after,
                 error=error,
                 error_kind=error_kind,
+                spend_attempt=spend_attempt,
             )
             if moved:
                 service.dispatch(session, [(job.id, run_after)])
-        return "retry" if moved else "lease_lost"
-
-    def _wait_for_throttle(self, job: service.ClaimedJob, error: VendorThrottled) -> str:
-        wait = max(error.retry_after or 0.0, MIN_THROTTLE_WAIT_SECONDS)
-        jitter = random.random() * min(wait * THROTTLE_JITTER_SHARE, THROTTLE_JITTER_CAP_SECONDS)
-        now = self.now()
-        run_after = now + timedelta(seconds=wait + jitter)
-        with self.container.session() as session:
-            moved = service.retry_later(
-                session,
-                job.id,
-                worker_id=self.worker_id,
-                now=now,
-                run_after=run_after,
-                error=error.message,
-                error_kind="throttled",
-                spend_attempt=False,
-            )
-            if moved:
-                service.dispatch(session, [(job.id, run_after)])
-        return "throttled" if moved else "lease_lost"
+        return moved
 
     def _stop(
         self,
