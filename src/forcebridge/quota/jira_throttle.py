@@ -328,20 +328,14 @@ def connection_site(container: Container, connection: Connection) -> str:
     return normalise_site(f"{api_url}/ex/jira/{connection.jira_cloud_id}")
 
 
-def site_pause(
-    session: Session, container: Container, connection_id: str, *, now: datetime
-) -> ActiveThrottle | None:
+def site_pause(container: Container, connection: Connection) -> ActiveThrottle | None:
     """The throttle holding the whole Jira site of the connection (a quota reason), if any.
 
     The quota guard asks this before a background job starts: the job would only be held at its
-    first Jira request, after spending its Salesforce reads for nothing.
+    first Jira request, after spending its Salesforce reads for nothing. It reads through the
+    same per-process cache as the gate, so it costs no query on most jobs.
     """
-    connection = session.get(Connection, connection_id)
-    if connection is None:
-        return None
-    site = connection_site(container, connection)
-    held = [t for t in active_throttles(session, site, now=now) if t.scope == SITE_SCOPE]
-    return max(held, key=lambda throttle: throttle.until, default=None)
+    return JiraThrottleGate(container, connection_site(container, connection)).site_pause()
 
 
 def connection_throttles(
@@ -385,6 +379,11 @@ class JiraThrottleGate:
                 )
                 unsent = "the request" if throttle.scope == ENDPOINT_SCOPE else request.endpoint
                 raise throttle.held_error(unsent, now)
+
+    def site_pause(self) -> ActiveThrottle | None:
+        """The active throttle of the whole site that lasts longest, if any."""
+        held = [t for t in self._active(self._container.clock()) if t.scope == SITE_SCOPE]
+        return max(held, key=lambda throttle: throttle.until, default=None)
 
     def after_response(self, method: str, path: str, response: httpx2.Response) -> None:
         """Record the throttle a 429 (or a 503 with ``Retry-After``) announces.

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from forcebridge.container import Container
 from forcebridge.jobs.handlers import Handler, HandlerRegistry, JobContext
 from forcebridge.jobs.service import enqueue
+from forcebridge.models import Connection
 from forcebridge.quota.jira_throttle import site_pause
 from forcebridge.quota.models import SalesforceApiUsage
 
@@ -179,7 +180,8 @@ def guarded(handler: Handler, settings: QuotaSettings | None = None) -> Handler:
                         run_after=state.resumes_at.isoformat(),
                     )
                     return
-                jira_pause = site_pause(session, job.container, job.connection_id, now=now)
+                connection = session.get(Connection, job.connection_id)
+            jira_pause = site_pause(job.container, connection) if connection else None
             if jira_pause is not None:
                 # The runner queues the job again for the end of the pause, spending no attempt.
                 raise jira_pause.held_error(f"the {job.kind} job", now)
