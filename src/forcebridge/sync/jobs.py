@@ -21,6 +21,7 @@ unlink, with an audit row) instead of retrying or dead-lettering.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import structlog
@@ -51,6 +52,8 @@ log = structlog.get_logger("forcebridge.sync.jobs")
 # whatever the association's autoPush flag, as the fan-out it replaces did.
 FAN_OUT_FROM = "fan_out_from"
 
+Sync = Callable[[], SyncReport]
+
 
 def register_handlers(registry: HandlerRegistry) -> None:
     registry.register(SYNC_PUSH_JOB, run_push_job)
@@ -66,25 +69,23 @@ def run_push_job(job: JobContext) -> None:
     if not fan_out and not (association.auto_push and connection.allow_auto_push):
         log.info("sync.job.skipped", job_id=job.job_id, reason="automatic push is off")
         return
-    try:
-        if not fan_out and association.auto_pull and connection.allow_auto_pull:
-            report = sync_association(
-                job.container, connection.id, association.id, trigger="webhook"
-            )
-        else:
-            report = push_issue(
-                job.container,
-                connection.id,
-                association.jira_issue_id,
-                salesforce_object=association.salesforce_object,
-                salesforce_id=association.salesforce_id,
-                trigger="webhook",
-            )
-    except ForceBridgeError as error:
-        if _handled_as_deleted(job, connection, association, error, trigger="webhook"):
-            return
-        raise
-    _settle(job, connection, association, report, trigger="webhook")
+    if not fan_out and association.auto_pull and connection.allow_auto_pull:
+        _run(job, connection, association, "webhook", _two_way(job, association, "webhook"))
+        return
+    _run(
+        job,
+        connection,
+        association,
+        "webhook",
+        lambda: push_issue(
+            job.container,
+            connection.id,
+            association.jira_issue_id,
+            salesforce_object=association.salesforce_object,
+            salesforce_id=association.salesforce_id,
+            trigger="webhook",
+        ),
+    )
 
 
 def run_pull_job(job: JobContext) -> None:
@@ -95,24 +96,50 @@ def run_pull_job(job: JobContext) -> None:
     if not (association.auto_pull and connection.allow_auto_pull):
         log.info("sync.job.skipped", job_id=job.job_id, reason="automatic pull is off")
         return
+    if association.auto_push and connection.allow_auto_push:
+        _run(job, connection, association, "poll", _two_way(job, association, "poll"))
+        return
+    report = _run(
+        job,
+        connection,
+        association,
+        "poll",
+        lambda: pull_record(
+            job.container,
+            connection.id,
+            association.jira_issue_id,
+            association.salesforce_object,
+            association.salesforce_id,
+            trigger="poll",
+        ),
+    )
+    if report is not None:
+        _retry_fan_out(job, association, report)
+
+
+def _two_way(job: JobContext, association: Association, trigger: str) -> Sync:
+    return lambda: sync_association(
+        job.container, association.connection_id, association.id, trigger=trigger
+    )
+
+
+def _run(
+    job: JobContext,
+    connection: Connection,
+    association: Association,
+    trigger: str,
+    sync: Sync,
+) -> SyncReport | None:
+    """Run ``sync`` and settle its outcome; None when the record turned out to be deleted
+    (handled: nothing more to do)."""
     try:
-        if association.auto_push and connection.allow_auto_push:
-            report = sync_association(job.container, connection.id, association.id, trigger="poll")
-        else:
-            report = pull_record(
-                job.container,
-                connection.id,
-                association.jira_issue_id,
-                association.salesforce_object,
-                association.salesforce_id,
-                trigger="poll",
-            )
+        report = sync()
     except ForceBridgeError as error:
-        if _handled_as_deleted(job, connection, association, error, trigger="poll"):
-            return
+        if _handled_as_deleted(job, connection, association, error, trigger=trigger):
+            return None
         raise
-    _settle(job, connection, association, report, trigger="poll")
-    _retry_fan_out(job, association, report)
+    _settle(job, connection, association, report, trigger=trigger)
+    return report
 
 
 def _retry_fan_out(job: JobContext, source: Association, report: SyncReport) -> None:
