@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from forcebridge.models import Association, Connection
 from forcebridge.sync.audit import record_attempt
+from forcebridge.sync.context import AssociationRef
 from forcebridge.sync.results import AssociationResult
 
 log = structlog.get_logger("forcebridge.polling.deletions")
@@ -173,11 +174,4 @@ def handle_restored_record(
 
 
 def _result(association: Association, direction: str) -> AssociationResult:
-    return AssociationResult(
-        association_id=association.id,
-        salesforce_object=association.salesforce_object,
-        salesforce_id=association.salesforce_id,
-        jira_issue_id=association.jira_issue_id,
-        jira_issue_key=association.jira_issue_key,
-        direction=direction,
-    )
+    return AssociationResult.for_association(AssociationRef.from_model(association), direction)

@@ -65,14 +65,7 @@ def sync_association(
         ensure_modification_allowed(context.connection)
         started = context.now()
         clock_start = time.perf_counter()
-        result = AssociationResult(
-            association_id=association.id,
-            salesforce_object=association.salesforce_object,
-            salesforce_id=association.salesforce_id,
-            jira_issue_id=association.jira_issue_id,
-            jira_issue_key=association.jira_issue_key,
-            direction="sync",
-        )
+        result = AssociationResult.for_association(association, "sync")
         issue_type_id: str | None = None
         try:
             issue = read_issue_for_push(context, [association])
