@@ -20,6 +20,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx2
@@ -168,3 +169,15 @@ def app(container: object) -> object:
 def client(app: object) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as test_client:  # type: ignore[arg-type]
         yield test_client
+
+
+@pytest.fixture
+def clock() -> Iterator[object]:
+    """Time ten minutes ahead, ticking: everything the sandbox seeded is older than "now", so a
+    first poll (which starts at "now") sees only what the test changes. ``clock.shift(...)``
+    passes a poll interval. (A module may define its own ``clock``.)"""
+    import time_machine
+
+    start = datetime.now(UTC) + timedelta(minutes=10)
+    with time_machine.travel(start, tick=True) as traveller:
+        yield traveller

@@ -4,12 +4,11 @@ same single Salesforce call per chunk of ids as the records themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
-import time_machine
 
 from forcebridge.container import Container
 from forcebridge.jobs.models import PolledChange
@@ -17,16 +16,9 @@ from forcebridge.polling.service import parse_salesforce_datetime
 from polling.polling_world import COMPOSITE, PollingWorld
 from sync.sync_scenario import SyncScenario
 
-START = datetime.now(UTC) + timedelta(minutes=10)
 INTERVAL = timedelta(seconds=31)
 # Passed after the test's own setup: what was created before is older than the first poll.
 SETUP_AGE = timedelta(minutes=5)
-
-
-@pytest.fixture
-def clock() -> Iterator[Any]:
-    with time_machine.travel(START, tick=True) as traveller:
-        yield traveller
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ the flag, and a record gone for good (404 on the pull) is flagged instead of dea
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-import time_machine
 from fastapi.testclient import TestClient
 
 from associations.builders import auth_headers, issue_token
@@ -23,19 +21,12 @@ from forcebridge.salesforce.ids import normalize_id
 from polling.polling_world import COMPOSITE, SYNC_PUSH_JOB, PollingWorld
 from sync.sync_scenario import SyncScenario
 
-START = datetime.now(UTC) + timedelta(minutes=10)
 INTERVAL = timedelta(seconds=31)
 SETUP_AGE = timedelta(minutes=5)
 QUERY_ALL = "GET /services/data/v{version}/queryAll"
 # A Case id of the right shape that the org does not hold: what a record emptied from the
 # Recycle Bin (hard-deleted) looks like to every API, queryAll included.
 PURGED_CASE_ID = normalize_id("500Hn0000PURGED", sobject="Case")
-
-
-@pytest.fixture
-def clock() -> Iterator[Any]:
-    with time_machine.travel(START, tick=True) as traveller:
-        yield traveller
 
 
 @pytest.fixture

@@ -4,12 +4,10 @@ retries after the vendor's ``Retry-After`` and the change lands."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-import time_machine
 
 from forcebridge.container import Container
 from forcebridge.jobs.models import DONE, QUEUED
@@ -17,14 +15,6 @@ from forcebridge.polling.service import SYNC_PULL_JOB
 from forcebridge.sandbox.operator import FaultRequest
 from polling.polling_world import SYNC_PUSH_JOB, PollingWorld
 from sync.sync_scenario import SyncScenario
-
-START = datetime.now(UTC) + timedelta(minutes=10)
-
-
-@pytest.fixture
-def clock() -> Iterator[Any]:
-    with time_machine.travel(START, tick=True) as traveller:
-        yield traveller
 
 
 @pytest.fixture
