@@ -39,8 +39,8 @@ from functools import partial
 from typing import Any
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from forcebridge.associations.service import FlagChoice, RecordReference, associate
 from forcebridge.bulk.models import BULK_DONE, BULK_RUNNING, BulkJob
@@ -238,39 +238,44 @@ def _create(
 def _associations_of_records(
     session: Session, connection_id: str, record_ids: list[str]
 ) -> list[str]:
-    found: list[str] = []
-    for start in range(0, len(record_ids), 500):
-        found.extend(
-            session.scalars(
-                select(Association.id)
-                .where(
-                    Association.connection_id == connection_id,
-                    Association.salesforce_id.in_(record_ids[start : start + 500]),
-                    Association.view_only.is_(False),
-                )
-                .order_by(Association.salesforce_id, Association.id)
-            )
-        )
-    return found
+    return _associations_matching(session, connection_id, Association.salesforce_id, record_ids)
 
 
 def _associations_of_issues(
     session: Session, connection_id: str, issue_ids: list[str]
 ) -> list[str]:
+    # A record deleted in Salesforce has nothing to receive the push.
+    return _associations_matching(
+        session,
+        connection_id,
+        Association.jira_issue_id,
+        issue_ids,
+        Association.salesforce_deleted_at.is_(None),
+    )
+
+
+def _associations_matching(
+    session: Session,
+    connection_id: str,
+    column: InstrumentedAttribute[str],
+    values: list[str],
+    *conditions: ColumnElement[bool],
+) -> list[str]:
+    """Ids of the connection's associations that are not view-only and whose ``column`` is one
+    of ``values``, ordered by that column."""
     found: list[str] = []
     # SQLite caps bound parameters; 500 ids a query stays far below every engine's limit.
-    for start in range(0, len(issue_ids), 500):
+    for start in range(0, len(values), 500):
         found.extend(
             session.scalars(
                 select(Association.id)
                 .where(
                     Association.connection_id == connection_id,
-                    Association.jira_issue_id.in_(issue_ids[start : start + 500]),
+                    column.in_(values[start : start + 500]),
                     Association.view_only.is_(False),
-                    # A record deleted in Salesforce has nothing to receive the push.
-                    Association.salesforce_deleted_at.is_(None),
+                    *conditions,
                 )
-                .order_by(Association.jira_issue_id, Association.id)
+                .order_by(column, Association.id)
             )
         )
     return found
